@@ -1,0 +1,178 @@
+"""Command line: python -m bican fetch-data | train | train-classifier | compress | decompress | eval."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import codec, data, weights
+from .bitstream import BitstreamError
+from .config import PRESETS, ConfigError, TrainConfig, preset
+
+ERRORS = (BitstreamError, ConfigError, ValueError, OSError, RuntimeError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except ERRORS as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bican", description="BiCAN: a learned compressor for MNIST digits")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    s = sub.add_parser("fetch-data", help="download and verify MNIST")
+    s.add_argument("--root", default=None, help="data root (default: $BICAN_DATA or ./data)")
+    s.set_defaults(run=_fetch)
+
+    s = sub.add_parser("train", help="train a codec model")
+    s.add_argument("--config", type=Path, help="TrainConfig as JSON; overrides the preset's fields it names")
+    s.add_argument("--preset", default="entropy", choices=list(PRESETS), help="(default: %(default)s)")
+    s.add_argument("--epochs", type=int, help="override the number of epochs")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the device (preset default: auto)")
+    s.add_argument("--out", type=Path, default=Path("out/train"), help="output directory (default: %(default)s)")
+    s.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    s.set_defaults(run=_train)
+
+    s = sub.add_parser("train-classifier", help="train the LeNet-size classifier used by eval")
+    s.add_argument("--out", type=Path, default=weights.SHIPPED / "classifier.safetensors", help="(default: %(default)s)")
+    s.add_argument("--epochs", type=int, default=4, help="(default: %(default)s)")
+    s.set_defaults(run=_train_classifier)
+
+    s = sub.add_parser("compress", help="digits (.npy, .png or idx) to a .bican archive")
+    s.add_argument("input", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.set_defaults(run=_compress)
+
+    s = sub.add_parser("decompress", help="a .bican archive to .npy or .png")
+    s.add_argument("input", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.set_defaults(run=_decompress)
+
+    s = sub.add_parser("eval", help="measure a model on the MNIST test set")
+    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(run=_eval)
+    return p
+
+
+def _fetch(args) -> int:
+    with tqdm(total=100, desc="MNIST", unit="%") as bar:
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(round(fraction * 100) - bar.n)
+        path = data.ensure(args.root, progress)
+    print(f"MNIST verified in {path}")
+    return 0
+
+
+def load_train_config(args) -> TrainConfig:
+    cfg = preset(args.preset)
+    if args.config:
+        try:
+            override = json.loads(args.config.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{args.config}: not valid JSON ({exc})") from exc
+        if not isinstance(override, dict):
+            raise ConfigError(f"{args.config}: expected a JSON object")
+        base = cfg.to_dict()
+        override["model"] = {**base["model"], **override.get("model", {})}
+        cfg = TrainConfig.from_dict({**base, **override})
+    changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None}
+    return dataclasses.replace(cfg, **changes).validate()
+
+
+def _train(args) -> int:
+    from .train import train
+
+    cfg = load_train_config(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "config.json").write_text(cfg.to_json())
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    bar = tqdm(unit="step", dynamic_ncols=True)
+
+    def listen(event: dict) -> None:
+        if event["type"] == "start":
+            bar.reset(total=event["total_steps"])
+            bar.update(event["resumed_at"])
+            bar.write(f"training on {event['device']}: {event['parameters']:,} parameters")
+        elif event["type"] == "step":
+            bar.update(1)
+            bar.set_postfix(dec=f"{event['decompressor']:.4f}", comp=f"{event['compressor']:.4f}", rate=f"{event['rate']:.1f}b")
+        elif event["type"] == "epoch":
+            bar.write(f"epoch {event['epoch']}: {event['psnr_db']:.2f} dB, {event['ideal_bytes_per_digit']:.2f} B ideal, "
+                      f"{event.get('bytes_per_digit', float('nan')):.2f} B actual, "
+                      f"idempotent {event.get('idempotent_fraction', float('nan')):.1%}, {event['seconds']:.1f} s")
+
+    end = train(cfg, listen, args.out, resume=args.resume, stop=lambda: stop["now"])
+    bar.close()
+    print(json.dumps(end))
+    return 0 if end["status"] == "done" else 1
+
+
+def _train_classifier(args) -> int:
+    from .train import train_classifier
+
+    with tqdm(total=args.epochs, desc="classifier", unit="epoch") as bar:
+        def progress(epoch: int, accuracy: float) -> None:
+            bar.update(1)
+            bar.set_postfix(test=f"{accuracy:.4f}")
+        accuracy = train_classifier(args.out, args.epochs, progress)
+    print(f"test accuracy {accuracy:.4f}; saved {args.out}")
+    return 0
+
+
+def _compress(args) -> int:
+    from .images import read_digits
+
+    digits = read_digits(args.input)
+    c = codec.load(args.model)
+    streams, bits = c.encode(digits)
+    archive = c.pack(streams)
+    args.output.write_bytes(archive)
+    print(f"{len(digits)} digit(s) -> {len(archive)} bytes ({np.mean([len(s) for s in streams]):.2f} B/digit actual, "
+          f"{bits.mean() / 8:.2f} B/digit ideal) with {c.name}")
+    return 0
+
+
+def _decompress(args) -> int:
+    from .images import write_digits
+
+    if args.output.suffix.lower() not in (".npy", ".png"):
+        raise ValueError(f"{args.output}: the output must end in .npy or .png")
+    c, digits = codec.decode_archive(args.input.read_bytes())
+    write_digits(args.output, digits)
+    print(f"{len(digits)} digit(s) decoded with {c.name} -> {args.output}")
+    return 0
+
+
+def _eval(args) -> int:
+    from .evaluate import evaluate
+
+    test = data.load("test")
+    n = args.limit or len(test.images)
+    c = codec.load(args.model)
+    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], weights.load_classifier())}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
+    return 0

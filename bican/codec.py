@@ -1,0 +1,190 @@
+"""Digits to bytes and back: the networks on any device, the range coder on the CPU."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from range_coder import RangeDecoder, RangeEncoder
+
+from . import bitstream, weights
+from .bitstream import BitstreamError
+from .model import BiCAN
+from .prior import CdfTables
+
+FIXED_POINT_ROUNDS = 8  # recompression rounds that make codes idempotent (99-100 % measured)
+BATCH = 4096
+
+
+class Codec:
+    """One model's encoder and decoder, bound to the model's fingerprint."""
+
+    def __init__(self, model: BiCAN, tables: CdfTables | None, fingerprint: str, name: str = "model",
+                 device: str | torch.device = "cpu"):
+        self.model = model.eval().to(device)
+        self.tables = tables
+        self.fingerprint = fingerprint
+        self.name = name
+        self.device = torch.device(device)
+        self.latents = model.cfg.latents
+        low, high = (np.zeros(self.latents), np.full(self.latents, 255)) if tables is None else (tables.low, tables.high)
+        self._low = torch.tensor(low, dtype=torch.float32, device=self.device)
+        self._high = torch.tensor(high, dtype=torch.float32, device=self.device)
+        self._cdfs = None if tables is None else [row[: n + 1].tolist() for row, n in zip(tables.cdf, tables.sizes)]
+
+    @property
+    def fixed_length(self) -> bool:
+        return self.tables is None
+
+    # --- the networks -------------------------------------------------------------------------
+    @torch.no_grad()
+    def symbols(self, digits: np.ndarray) -> np.ndarray:
+        """Integer code symbols [N, L] for uint8 digits, iterated to a recompression fixed point."""
+        digits = check_digits(digits)
+        out = [self._fixed_point(torch.from_numpy(digits[i:i + BATCH]).to(self.device)) for i in range(0, len(digits), BATCH)]
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latents), np.int64)
+
+    @torch.no_grad()
+    def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
+        """uint8 digits [N, 28, 28] from integer symbols [N, L]."""
+        out = [self._decode_net(torch.from_numpy(np.asarray(symbols[i:i + BATCH], np.int64)).to(self.device))
+               for i in range(0, len(symbols), BATCH)]
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, 28, 28), np.uint8)
+
+    def _encode_net(self, digits: torch.Tensor) -> torch.Tensor:
+        y = self.model.compressor(self.model.to_native(digits))
+        return self.model.quantize(y, "symbols", self._low, self._high)
+
+    def _decode_net(self, symbols: torch.Tensor) -> torch.Tensor:
+        return self.model.to_uint8(self.model.decompressor(symbols.float()))
+
+    def _fixed_point(self, digits: torch.Tensor) -> torch.Tensor:
+        # A code y is idempotent when encoding its own reconstruction returns y; iterate towards that.
+        y = self._encode_net(digits)
+        for _ in range(FIXED_POINT_ROUNDS):
+            again = self._encode_net(self._decode_net(y))
+            moved = (again != y).any(dim=1)
+            if not moved.any():
+                break
+            y = torch.where(moved[:, None], again, y)
+        return y
+
+    # --- entropy coding -----------------------------------------------------------------------
+    def ideal_bits(self, symbols: np.ndarray) -> np.ndarray:
+        """Cross-entropy of each row of symbols under the coder's tables, in bits."""
+        if self.tables is None:
+            return np.full(len(symbols), 8.0 * self.latents)
+        return self.tables.bits(np.asarray(symbols, np.int64))
+
+    def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
+        if self.tables is None:
+            return [row.astype(np.uint8).tobytes() for row in np.asarray(symbols)]
+        idx = (np.asarray(symbols, np.int64) - self.tables.low).tolist()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s")
+            return [self._range_encode(row, path) for row in idx]
+
+    def decode_symbols(self, streams: list[bytes]) -> np.ndarray:
+        """Integer symbols [N, L]; raises BitstreamError for a stream this model did not write."""
+        if self.tables is None:
+            bad = [i for i, s in enumerate(streams) if len(s) != self.latents]
+            if bad:
+                raise BitstreamError(f"stream {bad[0]} has {len(streams[bad[0]])} bytes; model {self.name} "
+                                     f"reads exactly {self.latents}")
+            return np.frombuffer(b"".join(streams), np.uint8).reshape(-1, self.latents).astype(np.int64)
+        out = np.zeros((len(streams), self.latents), np.int64)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s")
+            for i, stream in enumerate(streams):
+                out[i] = self._range_decode(bytes(stream), path)
+        return out + self.tables.low
+
+    def _range_encode(self, idx: list[int], path: str) -> bytes:
+        enc = RangeEncoder(path)
+        for symbol, cdf in zip(idx, self._cdfs):
+            enc.encode([symbol], cdf)
+        enc.close()
+        return Path(path).read_bytes()
+
+    def _range_decode(self, stream: bytes, path: str) -> list[int]:
+        if not stream:
+            raise BitstreamError(f"empty stream; model {self.name} never writes one")
+        Path(path).write_bytes(stream)
+        dec = RangeDecoder(path)
+        idx = [dec.decode(1, cdf)[0] for cdf in self._cdfs]
+        dec.close()
+        # The coder accepts any bytes; a stream is ours only if re-encoding gives it back exactly.
+        if self._range_encode(idx, path) != stream:
+            raise BitstreamError(f"stream is corrupt, or was written by a model other than {self.name} "
+                                 f"({self.fingerprint})")
+        return idx
+
+    # --- whole digits and archives ------------------------------------------------------------
+    def encode(self, digits: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """Compress uint8 digits.
+
+        Args:
+            digits: uint8 [N, 28, 28] or [28, 28].
+
+        Returns:
+            One stream per digit, and each digit's ideal information content in bits.
+        """
+        symbols = self.symbols(digits)
+        return self.encode_symbols(symbols), self.ideal_bits(symbols)
+
+    def decode(self, streams: list[bytes]) -> np.ndarray:
+        """uint8 digits [N, 28, 28] from per-digit streams."""
+        return self.reconstruct(self.decode_symbols(streams))
+
+    def pack(self, streams: list[bytes]) -> bytes:
+        return bitstream.pack(bytes.fromhex(self.fingerprint), streams)
+
+    def unpack(self, data: bytes) -> list[bytes]:
+        """Per-digit streams from an archive; raises BitstreamError naming the model an archive needs."""
+        archive = bitstream.unpack(data)
+        if archive.fingerprint.hex() != self.fingerprint:
+            needed = archive.fingerprint.hex()
+            known = {load_cached(n).fingerprint: n for n in weights.available()} if needed else {}
+            hint = f" ({known[needed]})" if needed in known else " (not among the installed models)"
+            raise BitstreamError(f"this archive needs model {needed}{hint}; {self.name} is {self.fingerprint}")
+        return archive.payloads
+
+
+def check_digits(digits: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28] (a single [28, 28] digit is promoted); anything else is a ValueError."""
+    digits = np.asarray(digits)
+    if digits.dtype != np.uint8:
+        raise ValueError(f"digits must be uint8, not {digits.dtype}")
+    if digits.ndim == 2:
+        digits = digits[None]
+    if digits.ndim != 3 or digits.shape[1:] != (28, 28):
+        raise ValueError(f"digits must have shape [N, 28, 28] or [28, 28], not {list(digits.shape)}")
+    return np.ascontiguousarray(digits)
+
+
+_CACHE: dict[str, Codec] = {}
+
+
+def load(name_or_path: str = weights.DEFAULT_MODEL, device: str = "cpu") -> Codec:
+    """A Codec for a shipped or promoted model name, or a .safetensors path."""
+    loaded = weights.load(name_or_path)
+    return Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, device)
+
+
+def load_cached(name: str) -> Codec:
+    if name not in _CACHE:
+        _CACHE[name] = load(name)
+    return _CACHE[name]
+
+
+def decode_archive(data: bytes) -> tuple[Codec, np.ndarray]:
+    """Decode an archive with whichever installed model its fingerprint names."""
+    needed = bitstream.unpack(data).fingerprint.hex()
+    for name in weights.available():
+        codec = load_cached(name)
+        if codec.fingerprint == needed:
+            return codec, codec.decode(codec.unpack(data))
+    raise BitstreamError(f"this archive needs model {needed}, which is not installed")

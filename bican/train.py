@@ -1,0 +1,246 @@
+"""train(config, on_event): the BiCAN training loop. It never prints and never imports UI code."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from . import data, weights
+from .codec import Codec
+from .config import TrainConfig
+from .evaluate import evaluate, psnr
+from .images import grid
+from .model import BiCAN
+
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+
+class Objective(nn.Module):
+    """Both cycle losses and the rate in one forward pass, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: BiCAN, cfg: TrainConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, digits: torch.Tensor) -> dict[str, torch.Tensor]:
+        m, cfg = self.model, self.cfg
+        x = m.to_native(digits)
+        y = m.compressor(x)
+        x_hat = m.decompressor(m.quantize(y, "round"))
+        decompressor = F.mse_loss(x_hat.float(), x)  # the image cycle
+        compressor = F.mse_loss(m.compressor(x_hat).float() / m.code_scale, y.float() / m.code_scale)  # the code cycle
+        if m.prior is None:
+            rate = torch.tensor(8.0 * m.cfg.latents, device=x.device)
+            total = cfg.image_weight * decompressor + cfg.cycle_weight * compressor
+        else:
+            rate = m.prior.bits(m.quantize(y.float(), "noise")).mean()
+            total = rate + decompressor / cfg.lam + cfg.cycle_weight * compressor
+        return {"decompressor": decompressor, "compressor": compressor, "rate": rate, "total": total}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | str | None = None,
+          resume: bool = False, stop: Callable[[], bool] | None = None, data_root: str | None = None) -> Event:
+    """Train a model and return the final event.
+
+    Args:
+        cfg: what to train and how.
+        on_event: called with every step, epoch and end event (rank 0 only under torchrun).
+        out_dir: where checkpoints, the best model and sample grids go; None keeps nothing.
+        resume: continue from out_dir/last.safetensors.
+        stop: polled after each step; True ends the run as "cancelled" after a checkpoint.
+        data_root: MNIST root; None uses $BICAN_DATA or ./data.
+    """
+    cfg.validate()
+    rank, world, device = _setup_distributed(cfg)
+    emit = on_event if (on_event and rank == 0) else (lambda event: None)
+    out = Path(out_dir) if out_dir is not None else None
+    torch.manual_seed(cfg.seed + rank)
+    train_set, val_set = _data(cfg, device, data_root, rank, world)
+    model = BiCAN(cfg.model).to(device)
+    objective = Objective(model, cfg)
+    step_fn = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    state = {"epoch": 0, "step": 0, "best_score": math.inf, "best": None}
+    if resume and out is not None and (out / "last.safetensors").exists():
+        state = weights.load_checkpoint(out / "last.safetensors", model, optimizer)
+    emit({"type": "start", "device": str(device), "world_size": world, "total_steps": total_steps,
+          "steps_per_epoch": steps_per_epoch, "resumed_at": state["step"], "parameters": _count(model)})
+    ender = _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,
+                  device, emit, out, stop or (lambda: False), rank, world)
+    if world > 1:
+        dist.destroy_process_group()
+    emit(ender)
+    return ender
+
+
+def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,
+          device, emit, out, stop, rank, world) -> Event:
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    for epoch in range(state["epoch"], cfg.epochs):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_set), generator=generator.manual_seed(cfg.seed * 1000 + rank + epoch))
+        for i in range(state["step"] - epoch * steps_per_epoch, steps_per_epoch):
+            if state["step"] >= total_steps:
+                break
+            _set_lr(optimizer, cfg, state["step"], total_steps)
+            batch = train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)]
+            with amp:
+                losses = step_fn(batch)
+            if not torch.isfinite(losses["total"]):
+                return _end(out, "failed", f"loss became NaN or infinite at step {state['step']}", state)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            state["step"] += 1
+            emit({"type": "step", "step": state["step"], "epoch": epoch + 1,
+                  **{k: float(v.detach()) for k, v in losses.items()}, "lr": optimizer.param_groups[0]["lr"]})
+            if _agree(stop(), device, world):
+                state["epoch"] = epoch
+                _checkpoint(out, model, optimizer, state, rank)
+                return _end(out, "cancelled", "stopped on request", state)
+        state["epoch"] = epoch + 1
+        verdict = _validate(cfg, model, val_set, state, epoch, time.perf_counter() - started, emit, out, rank)
+        _checkpoint(out, model, optimizer, state, rank)
+        if _agree(verdict is not None, device, world):
+            return _end(out, "failed", verdict or "another rank failed validation", state)
+        if state["step"] >= total_steps:
+            break
+    return _end(out, "done", "", state)
+
+
+def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> str | None:
+    """Measure the epoch on held-out digits; return a reason to stop, or None."""
+    if rank != 0:
+        return None
+    model.eval()
+    codec = Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", val_set.device)
+    digits = val_set.cpu().numpy()
+    symbols = codec.symbols(digits)
+    recon = codec.reconstruct(symbols)
+    metrics = {"psnr_db": psnr(digits, recon), "ideal_bytes_per_digit": float(codec.ideal_bits(symbols).mean() / 8)}
+    if cfg.val_coded:
+        coded = evaluate(codec, digits[: cfg.val_coded])
+        metrics |= {k: coded[k] for k in ("bytes_per_digit", "idempotent_fraction")}
+    mse = float(np.mean((digits / 255.0 - recon / 255.0) ** 2))
+    score = mse * 4 / cfg.image_weight if model.prior is None else metrics["ideal_bytes_per_digit"] * 8 + mse * 4 / cfg.lam
+    metrics["val_loss"] = score
+    best = state["best"] or {}
+    emit({"type": "epoch", "epoch": epoch + 1, "step": state["step"], "seconds": seconds, **metrics})
+    if out is not None:
+        _save_samples(out / "samples.png", digits[:16], recon[:16])
+    if math.isfinite(score) and score < state["best_score"]:
+        state["best_score"], state["best"] = score, {"epoch": epoch + 1, **metrics}
+        if out is not None:
+            weights.save(out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state["best"]})
+    elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
+        return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
+    return None
+
+
+def _end(out: Path | None, status: str, reason: str, state: dict) -> Event:
+    return {"type": "end", "status": status, "reason": reason, "step": state["step"], "epoch": state["epoch"],
+            "best": state["best"], "best_path": str(out / "best.safetensors") if out and state["best"] else None}
+
+
+def _checkpoint(out, model, optimizer, state, rank) -> None:
+    if out is not None and rank == 0:
+        weights.save_checkpoint(out / "last.safetensors", model, optimizer, state)
+
+
+def _set_lr(optimizer, cfg: TrainConfig, step: int, total: int) -> None:
+    # Cosine decay to 5 % of the base rate: short runs end on a small step and a settled prior.
+    lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(1, total))))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _data(cfg, device, root, rank, world) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(data.load("train", root).images.copy())
+    train_set, val_set = images[: -cfg.val_size], images[-cfg.val_size:]
+    return train_set[rank::world].to(device), val_set.to(device)
+
+
+def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, resolve_device(cfg.device)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def _agree(flag: bool, device: torch.device, world: int) -> bool:
+    """Under torchrun every rank must leave the loop together: true if any rank says so."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _save_samples(path: Path, digits: np.ndarray, recon: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid(np.concatenate([digits, recon]), columns=len(digits))).save(path)
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def train_classifier(out: Path, epochs: int = 4, progress: Callable[[int, float], Any] | None = None,
+                     seed: int = 0) -> float:
+    """Train the LeNet-size classifier on the 60k training digits; save it; return test accuracy."""
+    from .evaluate import classify
+    from .model import Classifier
+
+    torch.manual_seed(seed)
+    train_split, test = data.load("train"), data.load("test")
+    images, labels = torch.from_numpy(train_split.images.copy()), torch.from_numpy(train_split.labels)
+    model = Classifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(seed)
+    accuracy = 0.0
+    for epoch in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(images), generator=generator).split(128):
+            loss = F.cross_entropy(model(images[idx]), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        accuracy = float(np.mean(classify(model, test.images) == test.labels))
+        if progress:
+            progress(epoch + 1, accuracy)
+    weights.save_classifier(Path(out), model, {"test_accuracy": accuracy, "epochs": epochs})
+    return accuracy

@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def bican(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bican", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_compress_decompress_smoke(tmp_path, digits):
+    np.save(tmp_path / "d.npy", digits[:5])
+    done = bican("compress", tmp_path / "d.npy", "-o", tmp_path / "d.bican")
+    assert done.returncode == 0, done.stderr
+    assert "5 digit(s)" in done.stdout
+    assert bican("decompress", tmp_path / "d.bican", "-o", tmp_path / "r.npy").returncode == 0
+    recon = np.load(tmp_path / "r.npy")
+    assert recon.shape == (5, 28, 28) and recon.dtype == np.uint8
+    assert np.mean((recon.astype(float) - digits[:5]) ** 2) < 0.03 * 255**2
+    assert bican("decompress", tmp_path / "d.bican", "-o", tmp_path / "r.png").returncode == 0
+    assert Image.open(tmp_path / "r.png").size == (140, 28)
+
+
+def test_png_input(tmp_path, digits):
+    Image.fromarray(digits[0]).save(tmp_path / "one.png")
+    assert bican("compress", tmp_path / "one.png", "-o", tmp_path / "one.bican").returncode == 0
+
+
+def test_eval_json_has_the_contract_keys():
+    done = bican("eval", "--limit", "200", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in ("model", "n", "bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
+                "idempotent_fraction", "classifier_accuracy"):
+        assert key in result
+    assert result["n"] == 200
+
+
+@pytest.mark.parametrize("make, args", [
+    (lambda p: p.write_bytes(b"GIF89a nope"), ["decompress", "{f}", "-o", "{d}/x.npy"]),
+    (lambda p: p.write_bytes(b"\x00" * 100), ["compress", "{f}", "-o", "{d}/x.bican"]),
+    (lambda p: p.write_text("{}"), ["compress", "{f}", "-o", "{d}/x.bican", "--model", "nope"]),
+    (lambda p: p.write_text("[1]"), ["train", "--config", "{f}", "--out", "{d}/run"]),
+])
+def test_bad_input_is_one_line_error(tmp_path, make, args):
+    f = tmp_path / "input.npy"
+    make(f)
+    done = bican(*[a.format(f=f, d=tmp_path) for a in args])
+    assert done.returncode != 0
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr

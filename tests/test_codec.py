@@ -1,0 +1,105 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from bican import codec, weights
+from bican.bitstream import BitstreamError
+from bican.config import ModelConfig
+from bican.evaluate import evaluate
+from bican.model import BiCAN
+
+
+def _random_codec(tmp_path, name: str, seed: int, **cfg) -> codec.Codec:
+    torch.manual_seed(seed)
+    path = tmp_path / f"{name}.safetensors"
+    weights.save(path, BiCAN(ModelConfig(width=4, hidden=32, latents=12, **cfg)))
+    return codec.load(str(path))
+
+
+@pytest.fixture(scope="module")
+def shipped() -> codec.Codec:
+    return codec.load(weights.DEFAULT_MODEL)
+
+
+def test_latents_round_trip_exactly(shipped, digits):
+    symbols = shipped.symbols(digits)
+    streams = shipped.encode_symbols(symbols)
+    assert np.array_equal(shipped.decode_symbols(streams), symbols)
+    assert np.array_equal(shipped.decode(streams), shipped.reconstruct(symbols))
+
+
+def test_archive_round_trip_is_byte_exact(shipped, digits):
+    streams, _ = shipped.encode(digits)
+    archive = shipped.pack(streams)
+    assert shipped.unpack(archive) == streams
+    used, decoded = codec.decode_archive(archive)
+    assert used.fingerprint == shipped.fingerprint
+    assert np.array_equal(decoded, shipped.decode(streams))
+    assert shipped.pack(shipped.unpack(archive)) == archive
+
+
+def test_actual_bytes_within_one_byte_of_ideal(shipped, digits):
+    streams, bits = shipped.encode(digits)
+    assert np.mean([len(s) for s in streams]) <= bits.mean() / 8 + 1.0
+
+
+def test_wrong_model_names_the_model_it_needs(tmp_path, digits):
+    a = _random_codec(tmp_path, "a", 1)
+    b = _random_codec(tmp_path, "b", 2)
+    archive = a.pack(a.encode(digits[:3])[0])
+    with pytest.raises(BitstreamError, match=f"needs model {a.fingerprint}"):
+        b.unpack(archive)
+
+
+def test_seed_family_is_fixed_length(tmp_path, digits):
+    torch.manual_seed(0)
+    path = tmp_path / "seed.safetensors"
+    weights.save(path, BiCAN(ModelConfig(family="seed", width=4, hidden=32, latents=200)))
+    seed = codec.load(str(path))
+    streams, bits = seed.encode(digits[:5])
+    assert {len(s) for s in streams} == {200} and set(bits) == {1600.0}
+    assert np.array_equal(seed.decode_symbols(streams), seed.symbols(digits[:5]))
+    with pytest.raises(BitstreamError, match="reads exactly 200"):
+        seed.decode([streams[0][:-1]])
+
+
+def test_fuzz_streams_raise_only_bitstream_error(shipped, digits):
+    """Mutated per-digit streams either decode to in-range symbols or raise BitstreamError."""
+    rng = random.Random(7)
+    streams, _ = shipped.encode(digits)
+    errors = 0
+    for _ in range(10000):
+        s = bytearray(rng.choice(streams))
+        op = rng.randrange(3)
+        if op == 0:
+            s[rng.randrange(len(s))] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            s = s[: rng.randrange(len(s))]
+        else:
+            s += rng.randbytes(rng.randint(1, 3))
+        try:
+            symbols = shipped.decode_symbols([bytes(s)])
+            assert (symbols >= shipped.tables.low).all() and (symbols <= shipped.tables.high).all()
+        except BitstreamError:
+            errors += 1
+    assert errors > 1000
+
+
+def test_bad_digits_are_clear_errors(shipped):
+    with pytest.raises(ValueError, match="uint8"):
+        shipped.encode(np.zeros((2, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        shipped.encode(np.zeros((2, 32, 32), np.uint8))
+
+
+def test_default_model_quality_bands(shipped, mnist_test):
+    result = evaluate(shipped, mnist_test.images, mnist_test.labels, weights.load_classifier())
+    assert result["n"] == 10000
+    assert 21.5 <= result["psnr_db"] < 40
+    assert result["bytes_per_digit"] <= 10
+    assert result["ideal_bytes_per_digit"] <= result["bytes_per_digit"] <= result["ideal_bytes_per_digit"] + 1
+    assert result["idempotent_fraction"] >= 0.90
+    assert result["classifier_accuracy"] >= 0.97
+    assert 0.5 < result["ssim"] <= 1

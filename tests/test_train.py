@@ -1,0 +1,82 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bican import codec, weights
+from bican.config import preset
+from bican.train import Objective, train
+
+TINY = dataclasses.replace(preset("tiny"), max_steps=30, val_size=500, val_coded=50)
+
+
+def _run(tmp_path, cfg=TINY, **kw):
+    events = []
+    end = train(cfg, events.append, tmp_path, **kw)
+    return end, events
+
+
+def test_tiny_cpu_run_learns_and_saves(tmp_path, mnist_test):
+    end, events = _run(tmp_path)
+    steps = [e for e in events if e["type"] == "step"]
+    assert end["status"] == "done" and len(steps) == 30
+    assert {"decompressor", "compressor", "rate", "total"} <= set(steps[0])
+    assert np.mean([s["decompressor"] for s in steps[-5:]]) < np.mean([s["decompressor"] for s in steps[:5]])
+    epoch = next(e for e in events if e["type"] == "epoch")
+    assert {"psnr_db", "ideal_bytes_per_digit", "bytes_per_digit", "idempotent_fraction"} <= set(epoch)
+    assert (tmp_path / "last.safetensors").exists() and (tmp_path / "samples.png").exists()
+    best = codec.load(str(tmp_path / "best.safetensors"))
+    assert best.decode(best.encode(mnist_test.images[:3])[0]).shape == (3, 28, 28)
+
+
+def test_fixed_seed_is_deterministic_on_cpu(tmp_path):
+    cfg = dataclasses.replace(TINY, max_steps=8, val_coded=0)
+    first = [e["total"] for e in _run(tmp_path / "a", cfg)[1] if e["type"] == "step"]
+    second = [e["total"] for e in _run(tmp_path / "b", cfg)[1] if e["type"] == "step"]
+    assert first == second
+
+
+def test_cancel_then_resume_continues(tmp_path):
+    cfg = dataclasses.replace(TINY, max_steps=20, val_coded=0)
+    count = {"n": 0}
+
+    def stop():
+        count["n"] += 1
+        return count["n"] >= 7
+
+    end, _ = _run(tmp_path, cfg, stop=stop)
+    assert end["status"] == "cancelled" and end["step"] == 7
+    end, events = _run(tmp_path, cfg, resume=True)
+    steps = [e["step"] for e in events if e["type"] == "step"]
+    assert end["status"] == "done" and steps[0] == 8 and steps[-1] == 20
+
+
+def test_nan_stops_with_reason(tmp_path, monkeypatch):
+    real = Objective.forward
+
+    def poisoned(self, digits):
+        out = real(self, digits)
+        out["total"] = out["total"] * float("nan")
+        return out
+
+    monkeypatch.setattr(Objective, "forward", poisoned)
+    end, _ = _run(tmp_path)
+    assert end["status"] == "failed" and "NaN" in end["reason"]
+
+
+def test_seed_preset_trains_a_few_steps(tmp_path):
+    cfg = dataclasses.replace(preset("seed"), model=dataclasses.replace(preset("seed").model, width=4, hidden=64),
+                              max_steps=10, val_size=500, val_coded=20)
+    end, events = _run(tmp_path, cfg)
+    epoch = next(e for e in events if e["type"] == "epoch")
+    assert end["status"] == "done" and epoch["bytes_per_digit"] == 200.0
+    assert weights.load(str(tmp_path / "best.safetensors")).tables is None
+
+
+def test_cuda_request_without_gpu_is_clear(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        _run(tmp_path, dataclasses.replace(TINY, device="cuda"))
