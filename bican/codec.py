@@ -35,10 +35,6 @@ class Codec:
         self._high = torch.tensor(high, dtype=torch.float32, device=self.device)
         self._cdfs = None if tables is None else [row[: n + 1].tolist() for row, n in zip(tables.cdf, tables.sizes)]
 
-    @property
-    def fixed_length(self) -> bool:
-        return self.tables is None
-
     # --- the networks -------------------------------------------------------------------------
     @torch.no_grad()
     def symbols(self, digits: np.ndarray) -> np.ndarray:
