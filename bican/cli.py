@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -69,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
+
+    s = sub.add_parser("bench", help="benchmarks; numbers go to docs/BENCHMARKS.md")
+    s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
+    s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
+    s.add_argument("--preset", default="entropy", choices=list(PRESETS), help="train: config to time (default: %(default)s)")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="train: (default: %(default)s)")
+    s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
+    s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
+    s.add_argument("--budget", type=float, default=600, help="train: give up after this many seconds (default: %(default)s)")
+    s.set_defaults(run=_bench)
     return p
 
 
@@ -106,9 +117,13 @@ def _train(args) -> int:
     (args.out / "config.json").write_text(cfg.to_json())
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    bar = tqdm(unit="step", dynamic_ncols=True)
+    lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    bar = tqdm(unit="step", dynamic_ncols=True, disable=not lead)
+    events = (args.out / "events.jsonl").open("a") if lead else None
 
     def listen(event: dict) -> None:
+        events.write(json.dumps(event) + "\n")
+        events.flush()
         if event["type"] == "start":
             bar.reset(total=event["total_steps"])
             bar.update(event["resumed_at"])
@@ -123,7 +138,9 @@ def _train(args) -> int:
 
     end = train(cfg, listen, args.out, resume=args.resume, stop=lambda: stop["now"])
     bar.close()
-    print(json.dumps(end))
+    if lead:
+        events.close()
+        print(json.dumps(end))
     return 0 if end["status"] == "done" else 1
 
 
@@ -160,6 +177,24 @@ def _decompress(args) -> int:
     c, digits = codec.decode_archive(args.input.read_bytes())
     write_digits(args.output, digits)
     print(f"{len(digits)} digit(s) decoded with {c.name} -> {args.output}")
+    return 0
+
+
+def _bench(args) -> int:
+    from . import bench
+
+    if args.what == "train":
+        cfg = dataclasses.replace(preset(args.preset), device=args.device)
+        result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
+        bench.write_train(result)
+    else:
+        with tqdm(total=100, desc="bench", unit="%") as bar:
+            def progress(stage: str, fraction: float) -> None:
+                bar.set_postfix_str(stage)
+                bar.update(round(fraction * 100) - bar.n)
+            result = bench.codec_bench(progress, args.limit)
+        bench.write(result)
+    print(json.dumps(result, indent=1))
     return 0
 
 

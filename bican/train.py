@@ -90,6 +90,7 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
     ender = _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,
                   device, emit, out, stop or (lambda: False), rank, world)
     if world > 1:
+        ender["ranks_identical"] = _ranks_identical(model, device)
         dist.destroy_process_group()
     emit(ender)
     return ender
@@ -207,6 +208,15 @@ def _agree(flag: bool, device: torch.device, world: int) -> bool:
     t = torch.tensor([float(flag)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def _ranks_identical(model: nn.Module, device: torch.device) -> bool:
+    """DDP keeps replicas equal by construction; check it, since a silent drift would waste a whole run."""
+    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).to(device)
+    low, high = flat.clone(), flat.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return bool(torch.equal(low, high))
 
 
 def _save_samples(path: Path, digits: np.ndarray, recon: np.ndarray) -> None:

@@ -1,0 +1,163 @@
+"""python -m bican bench: rate–distortion against classical codecs, the seed's file-size table, throughput, training speed."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import baselines, codec, data, weights
+from .config import TrainConfig
+from .evaluate import evaluate
+
+Progress = Callable[[str, float], None]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def machine() -> str:
+    """The machine in words: CPU model and cores, and the GPU if one is present."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
+
+
+def codec_bench(progress: Progress | None = None, limit: int | None = None) -> dict:
+    """Measure every installed model and the classical codecs on the MNIST test set, in one run.
+
+    Args:
+        progress: called with (stage, fraction done).
+        limit: only the first `limit` test digits (default: all 10,000).
+    """
+    report = progress or (lambda stage, fraction: None)
+    test = data.load("test")
+    digits, labels = test.images[:limit], test.labels[:limit]
+    classifier = weights.load_classifier()
+    names = list(weights.available())
+    rd, sizes, speed = [], baselines.file_sizes("original digits", digits), []
+    for i, name in enumerate(names):
+        report(f"model {name}", 0.6 * i / max(1, len(names)))
+        c = codec.load(name)
+        metrics = evaluate(c, digits, labels, classifier)
+        rd.append({"codec": "BiCAN", "setting": name, **{k: metrics[k] for k in (
+            "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy")}})
+        symbols = c.symbols(digits)
+        sizes += baselines.file_sizes(f"{name} code", symbols.astype(_smallest_dtype(symbols)))
+        archive = c.pack(c.encode_symbols(symbols))
+        sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
+        speed.append({"what": f"{name}: compress + decompress, CPU", "digits_per_s": _throughput(c, digits)})
+    report("classical codecs", 0.6)
+    rd += baselines.reference_points(digits, lambda stage, f: report(stage, 0.6 + 0.4 * f))
+    report("done", 1.0)
+    return {"machine": machine(), "date": datetime.date.today().isoformat(), "n": len(digits),
+            "rate_distortion": rd, "file_sizes": sizes, "throughput": speed}
+
+
+def _smallest_dtype(symbols: np.ndarray) -> type:
+    """The seed stored its code as uint8; store each model's symbols as compactly in .npy and .txt."""
+    for dtype in (np.uint8, np.int8, np.int16):
+        info = np.iinfo(dtype)
+        if info.min <= symbols.min() and symbols.max() <= info.max:
+            return dtype
+    return np.int32
+
+
+def _throughput(c: codec.Codec, digits: np.ndarray) -> float:
+    c.decode(c.encode(digits[:100])[0])  # warm up kernels and caches
+    start = time.perf_counter()
+    c.decode(c.encode(digits)[0])
+    return len(digits) / (time.perf_counter() - start)
+
+
+def train_bench(cfg: TrainConfig, target_db: float, max_bytes: float, budget_s: float) -> dict:
+    """Wall time for a training run to first reach target_db at <= max_bytes on validation."""
+    from .train import train
+
+    started, hit = time.perf_counter(), {}
+
+    def listen(event: dict) -> None:
+        if event["type"] == "epoch" and not hit:
+            size = event.get("bytes_per_digit", event["ideal_bytes_per_digit"])
+            if event["psnr_db"] >= target_db and size <= max_bytes:
+                hit.update(event, wall_s=time.perf_counter() - started)
+
+    end = train(cfg, listen, stop=lambda: bool(hit) or time.perf_counter() - started > budget_s)
+    return {"machine": machine(), "target_db": target_db, "max_bytes": max_bytes, "reached": bool(hit),
+            "wall_s": hit.get("wall_s", time.perf_counter() - started), "epoch": hit.get("epoch", end["epoch"]),
+            "psnr_db": hit.get("psnr_db"), "bytes_per_digit": hit.get("bytes_per_digit"),
+            "device": str(cfg.device)}
+
+
+def write(result: dict, docs: Path = DOCS) -> None:
+    """docs/bench.json, the rate–distortion chart (HTML and PNG) and the tables in docs/BENCHMARKS.md."""
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "bench.json").write_text(json.dumps(result, indent=1))
+    from .charts import rd_html, rd_png
+
+    (docs / "rd.html").write_text(rd_html(result["rate_distortion"]))
+    rd_png(result["rate_distortion"], docs / "rd.png")
+    _replace_section(docs / "BENCHMARKS.md", "Codec benchmark", _markdown(result))
+
+
+def _markdown(r: dict) -> str:
+    lines = [f"Measured by `python -m bican bench` on {r['date']}, on {r['machine']}, over {r['n']} MNIST test digits.",
+             "PSNR is at 28x28 on uint8 pixels, from the MSE pooled over the set. Bytes are actual bytes per digit;",
+             "per-image formats count their headers. ![rate–distortion](rd.png) ([interactive](rd.html))", "",
+             "| codec | setting | bytes/digit | ideal bytes | PSNR dB | SSIM | idempotent | classifier |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in r["rate_distortion"]:
+        cells = [_fmt(row.get(k)) for k in ("bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
+                                            "idempotent_fraction", "classifier_accuracy")]
+        cells[2] = cells[2] if row["psnr_db"] is not None else "lossless"
+        lines.append(f"| {row['codec']} | {row['setting']} | " + " | ".join(cells) + " |")
+    lines += ["", "The seed's file-size table (whole test set):", "", "| representation | format | bytes |", "|---|---|---|"]
+    lines += [f"| {s['representation']} | {s['format']} | {s['bytes']:,} |" for s in r["file_sizes"]]
+    lines += ["", "| throughput | digits/s |", "|---|---|"]
+    lines += [f"| {t['what']} | {t['digits_per_s']:,.0f} |" for t in r["throughput"]]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "∞"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 1.5 else f"{value:.2f}"
+    return str(value)
+
+
+def _replace_section(path: Path, title: str, body: str) -> None:
+    """Rewrite one '## title' section of a markdown file, keeping the others."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery number here was measured by the command named in it.\n"
+    head = f"## {title}\n"
+    start = text.find(head)
+    if start < 0:
+        text = text.rstrip("\n") + f"\n\n{head}\n{body}\n"
+    else:
+        end = text.find("\n## ", start + len(head))
+        text = text[:start] + f"{head}\n{body}\n" + (text[end + 1:] if end >= 0 else "")
+    path.write_text(text)
+
+
+def write_train(result: dict, docs: Path = DOCS) -> None:
+    verdict = "reached" if result["reached"] else "did NOT reach"
+    body = (f"`python -m bican bench train` on {result['machine']} ({result['device']}): {verdict} "
+            f"{result['target_db']} dB at <= {result['max_bytes']} B/digit in {result['wall_s']:.1f} s wall "
+            f"(epoch {result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit; "
+            "data loading included, process start excluded).")
+    _replace_section(docs / "BENCHMARKS.md", "Training speed", body)
