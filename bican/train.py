@@ -144,7 +144,8 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     digits = val_set.cpu().numpy()
     symbols = codec.symbols(digits)
     recon = codec.reconstruct(symbols)
-    metrics = {"psnr_db": psnr(digits, recon), "ideal_bytes_per_digit": float(codec.ideal_bits(symbols).mean() / 8)}
+    metrics = {"psnr_db": psnr(digits, recon), "ideal_bytes_per_digit": float(codec.ideal_bits(symbols).mean() / 8),
+               "decompressor_mse": _native_mse(model, val_set, symbols)}
     if cfg.val_coded:
         coded = evaluate(codec, digits[: cfg.val_coded])
         metrics |= {k: coded[k] for k in ("bytes_per_digit", "idempotent_fraction")}
@@ -162,6 +163,14 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
         return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
     return None
+
+
+@torch.no_grad()
+def _native_mse(model: BiCAN, digits: torch.Tensor, symbols: np.ndarray) -> float:
+    """The seed's own yardstick: MSE(x, D(code)) at the network's input size on the [-1, 1] scale."""
+    x = model.to_native(digits)
+    x_hat = model.decompressor(torch.from_numpy(symbols).to(digits.device).float())
+    return float(F.mse_loss(x_hat.float(), x))
 
 
 def _end(out: Path | None, status: str, reason: str, state: dict) -> Event:
