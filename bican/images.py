@@ -77,7 +77,7 @@ def png_digit(content: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(content)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ValueError(f"{img.width}x{img.height} is too large for a digit")
-            array = np.asarray(img.convert("RGBA" if "A" in img.mode else "L"))
+            array = np.array(img.convert("RGBA" if "A" in img.mode else "L"))  # writable, for torch
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable PNG ({exc})") from exc
     plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127

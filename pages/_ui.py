@@ -174,8 +174,11 @@ def latent_sliders(codec: bican.Codec, split: bican.data.Split | None) -> np.nda
         start = np.clip(0, low, high) if split is None else codec.symbols(split.images[base])[0]
         st.session_state.update({key: int(v) for key, v in zip(keys, start)})
         st.session_state.explore_loaded = (codec.fingerprint, base)
-    columns = st.columns(8)
-    return np.array([columns[i % 8].slider(f"y{i}", int(low[i]), int(high[i]), key=key) for i, key in enumerate(keys)])
+    values = []
+    for row in range(0, len(keys), 8):  # rows of eight, so the sliders read in latent order
+        for column, i in zip(st.columns(8), range(row, min(row + 8, len(keys)))):
+            values.append(column.slider(f"y{i}", int(low[i]), int(high[i]), key=keys[i]))
+    return np.array(values)
 
 
 def show_code(codec: bican.Codec, symbols: np.ndarray) -> None:
