@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
 
 from . import images
@@ -39,6 +40,12 @@ class Analysis:
     @property
     def hex(self) -> str:
         return hex_text(self.stream)
+
+
+def one_thread() -> None:
+    """Run torch on one thread in this process: one digit is too small to split across cores, and split work stalls
+    (about 10x measured) when other sessions or a training job hold the cores."""
+    torch.set_num_threads(1)
 
 
 def from_canvas(rgba: np.ndarray | None) -> np.ndarray | None:

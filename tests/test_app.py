@@ -50,7 +50,12 @@ def test_picking_digit_n_shows_its_bytes(codec, mnist_test):
     assert not at.exception
     streams, _ = codec.encode(mnist_test.images[1234])
     assert shown_hex(at) == studio.hex_text(streams[0])
-    assert f"{len(streams[0])} B" in [m.value for m in at.metric]
+    expected = studio.analyse(codec, mnist_test.images[1234], bican.load_classifier())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stream"] == f"{len(streams[0])} B"
+    assert metrics["PSNR"] == f"{expected.psnr_db:.1f} dB"
+    assert metrics["Class"] == f"{expected.predicted} → {expected.predicted_recon}"
+    assert metrics["Recompression"] == ("✓" if expected.recompresses else "✗")
     assert len(at.image) == 3  # input, reconstruction, difference
 
 
