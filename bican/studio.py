@@ -43,8 +43,12 @@ class Analysis:
 
 
 def one_thread() -> None:
-    """Run torch on one thread in this process: one digit is too small to split across cores, and split work stalls
-    (about 10x measured) when other sessions or a training job hold the cores."""
+    """Run torch on one thread from the calling thread on.
+
+    One digit is too small to split across cores, and split work stalls (100x measured) when other sessions or a training
+    job hold the cores. OpenMP keeps this setting per thread, and Streamlit runs each script run in a new thread, so a
+    page calls this on every run.
+    """
     torch.set_num_threads(1)
 
 

@@ -19,7 +19,6 @@ BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
 # --- cached resources ---------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Loading the model…")
 def load_codec(name: str) -> bican.Codec:
-    studio.one_thread()
     codec = bican.load(name)
     codec.encode(np.zeros((28, 28), np.uint8))  # torch's first call is slow; pay it here, not on the first drawing
     return codec
@@ -37,6 +36,7 @@ def _test_set() -> bican.data.Split:
 
 def model_selector() -> bican.Codec:
     """Every installed model, shipped and promoted, in the sidebar; the default one preselected."""
+    studio.one_thread()  # every page calls this first, on every run, in the run's own thread
     names = list(bican.available())
     if not names:
         st.error("No codec model is installed: `weights/` holds no *.safetensors file.")
@@ -55,15 +55,20 @@ def models() -> tuple[bican.Codec, object]:
     return model_selector(), load_classifier()
 
 
+def progress_bar(text: str):
+    """A progress bar, as the callable(stage, fraction) that bican's long jobs report to."""
+    bar = st.progress(0.0, text=text)
+    return lambda stage, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=stage)
+
+
 def test_set() -> bican.data.Split | None:
     """The MNIST test set, or None after offering to fetch it (with a progress bar)."""
     if bican.data.is_present():
         return _test_set()
     st.info("The MNIST test set is not on this machine yet. Drawing works without it.")
     if st.button("Fetch MNIST", key="fetch_mnist"):
-        bar = st.progress(0.0, text="Fetching MNIST…")
         try:
-            bican.data.ensure(progress=lambda stage, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=stage))
+            bican.data.ensure(progress=progress_bar("Fetching MNIST…"))
         except bican.DataError as exc:
             st.error(str(exc))
             return None
@@ -218,9 +223,7 @@ def bench_results() -> dict | None:
     if st.button("Compute now", key="bench_compute"):
         from bican.bench import codec_bench  # the lead's module; importing it here keeps the page usable without it
 
-        bar = st.progress(0.0, text="Starting…")
-        st.session_state.bench = codec_bench(progress=lambda stage, fraction: bar.progress(min(max(fraction, 0.0), 1.0),
-                                                                                            text=stage))
+        st.session_state.bench = codec_bench(progress=progress_bar("Starting…"))
         st.rerun()
     return None
 

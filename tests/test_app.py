@@ -69,12 +69,28 @@ def test_picking_by_class_gives_that_class(mnist_test):
     assert f"Test digit {index}, labelled 7" in [c.value for c in at.caption]
 
 
+def test_without_mnist_the_page_offers_the_fetch_and_drawing_still_works(tmp_path, monkeypatch, codec, mnist_test):
+    monkeypatch.setenv("BICAN_DATA", str(tmp_path))
+    at = page("compress")
+    at.radio(key="source").set_value("Pick").run()
+    assert at.button(key="fetch_mnist") and "not on this machine" in at.info[0].value
+    at.radio(key="source").set_value("Draw").run()
+    at.session_state["canvas"] = canvas_state(studio.canvas_of(mnist_test.images[7]))
+    at.run()
+    assert shown_hex(at) == studio.hex_text(codec.encode(studio.from_canvas(studio.canvas_of(mnist_test.images[7])))[0][0])
+
+
+def canvas_state(rgba: np.ndarray) -> dict:
+    """The value st_canvas keeps in session_state after a drawing: the Fabric.js JSON and a PNG data URL."""
+    url = "data:image/png;base64," + base64.b64encode(png(rgba)).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+
+
 def test_drawing_in_session_state_gives_a_reconstruction(codec, mnist_test):
     at = page("compress")
     assert not at.code  # a blank canvas: nothing to compress yet
     canvas = studio.canvas_of(mnist_test.images[42])
-    url = "data:image/png;base64," + base64.b64encode(png(canvas)).decode()
-    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+    at.session_state["canvas"] = canvas_state(canvas)
     at.run()
     assert not at.exception
     streams, _ = codec.encode(studio.from_canvas(canvas))
