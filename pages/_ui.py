@@ -190,7 +190,7 @@ def show_code(codec: bican.Codec, symbols: np.ndarray) -> None:
     bits, size = studio.code_cost(codec, symbols)
     left, right = st.columns([1, 3])
     left.image(enlarge(codec.reconstruct(symbols[None])[0]), caption="reconstruction")
-    right.metric("This code", f"{size} B actual", f"{bits:.1f} bits ideal", delta_color="off")
+    right.metric("This code", f"{size} B actual", f"{bits:.1f} bits ideal", delta_color="off", delta_arrow="off")
 
 
 def interpolation(codec: bican.Codec, split: bican.data.Split) -> None:
