@@ -13,6 +13,7 @@ app: setup
 	$(PY) -m streamlit run app.py
 
 test: setup
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

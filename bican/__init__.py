@@ -1,16 +1,18 @@
 """bican: a learned compressor for handwritten digits, grown from the 2019 BiCAN."""
 
+from . import data, images, studio
 from .bitstream import BitstreamError
 from .codec import Codec, decode_archive, load
 from .config import ConfigError, ModelConfig, TrainConfig, preset
 from .data import DataError
 from .evaluate import evaluate
 from .train import train
-from .weights import DEFAULT_MODEL, WeightsError, available
+from .weights import DEFAULT_MODEL, WeightsError, available, load_classifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BitstreamError", "Codec", "ConfigError", "DataError", "DEFAULT_MODEL", "ModelConfig", "TrainConfig",
-    "WeightsError", "available", "decode_archive", "evaluate", "load", "preset", "train", "__version__",
+    "WeightsError", "available", "data", "decode_archive", "evaluate", "images", "load", "load_classifier", "preset", "studio",
+    "train", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Command line: python -m bican fetch-data | train | train-classifier | compress | decompress | eval."""
+"""Command line: python -m bican fetch-data | train | train-classifier | compress | decompress | eval | bench-app."""
 
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
     s.add_argument("--budget", type=float, default=600, help="train: give up after this many seconds (default: %(default)s)")
     s.set_defaults(run=_bench)
+
+    s = sub.add_parser("bench-app", help="time the studio: compute per drawing, and the app against a bare canvas in chromium")
+    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="model for the compute timings (default: %(default)s)")
+    s.add_argument("--drawings", type=int, default=200, help="canvas arrays for the compute timings (default: %(default)s)")
+    s.add_argument("--trials", type=int, default=10, help="browser drawings per page, app and bare (default: %(default)s)")
+    s.add_argument("--rounds", type=int, default=3, help="cold starts per page, and rounds of concurrent sessions "
+                                                          "(default: %(default)s)")
+    s.add_argument("--sessions", type=int, default=8, help="browser sessions drawing at once (default: %(default)s)")
+    s.add_argument("--markdown", type=Path, default=Path("docs/BENCHMARKS.md"),
+                   help="file whose '## Studio latency' section is rewritten (default: %(default)s)")
+    s.set_defaults(run=_bench_app)
     return p
 
 
@@ -210,4 +221,18 @@ def _eval(args) -> int:
     else:
         for key, value in result.items():
             print(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
+    return 0
+
+
+def _bench_app(args) -> int:
+    from . import bench_app
+
+    with tqdm(total=100, desc="studio latency", unit="%") as bar:
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(max(0, round(fraction * 100) - bar.n))
+        result = bench_app.run(progress, args.model, args.drawings, args.trials, args.rounds, args.sessions)
+    result["targets_met"] = bench_app.verdicts(result)
+    print(json.dumps(result))
+    bench_app.write_section(args.markdown, bench_app.section(result))
     return 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from . import data
+
+MAX_PIXELS = 4096 * 4096  # a small upload can still decompress into gigabytes; refuse before decoding
 
 
 def to_digit(image: np.ndarray) -> np.ndarray:
@@ -59,16 +62,26 @@ def read_digits(path: Path) -> np.ndarray:
         return array.reshape(-1, 28, 28)
     if path.suffix.lower() == ".png":
         try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGBA" if "A" in img.mode else "L"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not a readable PNG ({exc})") from exc
-        plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127
-        return (array if plain else to_digit(array))[None]
+            return png_digit(path.read_bytes())[None]
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
     array = data.read_idx(path)
     if array.ndim != 3 or array.shape[1:] != (28, 28):
         raise ValueError(f"{path}: expected an idx file of 28x28 images, got shape {list(array.shape)}")
     return array
+
+
+def png_digit(content: bytes) -> np.ndarray:
+    """uint8 28x28 from PNG bytes: an MNIST-style 28x28 grayscale is kept as is, anything else is centred MNIST-style."""
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"{img.width}x{img.height} is too large for a digit")
+            array = np.array(img.convert("RGBA" if "A" in img.mode else "L"))  # writable, for torch
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a readable PNG ({exc})") from exc
+    plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127
+    return array if plain else to_digit(array)
 
 
 def grid(digits: np.ndarray, columns: int = 10) -> np.ndarray:

@@ -1,7 +1,10 @@
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from bican.images import read_digits, to_digit
+from bican.images import png_digit, read_digits, to_digit
 
 
 def test_drawing_is_centred_like_mnist():
@@ -37,3 +40,15 @@ def test_bad_npy_is_clear_error(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 27, 28), np.float32))
     with pytest.raises(ValueError, match="expected uint8"):
         read_digits(tmp_path / "x.npy")
+
+
+def test_png_digit_reads_bytes_and_refuses_what_is_not_a_digit(digits):
+    buffer = io.BytesIO()
+    Image.fromarray(digits[0]).save(buffer, format="PNG")
+    assert np.array_equal(png_digit(buffer.getvalue()), digits[0])
+    with pytest.raises(ValueError, match="not a readable PNG"):
+        png_digit(b"\x89PNG\r\n\x1a\n truncated")
+    buffer = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(buffer, format="PNG")
+    with pytest.raises(ValueError, match="too large"):
+        png_digit(buffer.getvalue())

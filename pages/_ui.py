@@ -1,0 +1,259 @@
+"""The studio's shared UI: cached models, inputs, result panels and plotly figures. Pages stay thin."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+import bican
+from bican import studio
+
+BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
+
+
+# --- cached resources ---------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the model…")
+def load_codec(name: str) -> bican.Codec:
+    codec = bican.load(name)
+    codec.encode(np.zeros((28, 28), np.uint8))  # torch's first call is slow; pay it here, not on the first drawing
+    return codec
+
+
+@st.cache_resource(show_spinner="Loading the classifier…")
+def load_classifier():
+    return bican.load_classifier()
+
+
+@st.cache_resource(show_spinner="Reading the MNIST test set…")
+def _test_set() -> bican.data.Split:
+    return bican.data.load("test", fetch=False)
+
+
+def model_selector() -> bican.Codec:
+    """Every installed model, shipped and promoted, in the sidebar; the default one preselected."""
+    studio.one_thread()  # every page calls this first, on every run, in the run's own thread
+    names = list(bican.available())
+    if not names:
+        st.error("No codec model is installed: `weights/` holds no *.safetensors file.")
+        st.stop()
+    index = names.index(bican.DEFAULT_MODEL) if bican.DEFAULT_MODEL in names else 0
+    name = st.sidebar.selectbox("Model", names, index=index, key="model")
+    try:
+        return load_codec(name)
+    except bican.WeightsError as exc:
+        st.error(f"Model {name} could not be loaded: {exc}")
+        st.stop()
+
+
+def models() -> tuple[bican.Codec, object]:
+    """The selected codec and the classifier, both loaded before any digit arrives."""
+    return model_selector(), load_classifier()
+
+
+def progress_bar(text: str):
+    """A progress bar, as the callable(stage, fraction) that bican's long jobs report to."""
+    bar = st.progress(0.0, text=text)
+    return lambda stage, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=stage)
+
+
+def test_set() -> bican.data.Split | None:
+    """The MNIST test set, or None after offering to fetch it (with a progress bar)."""
+    if bican.data.is_present():
+        return _test_set()
+    st.info("The MNIST test set is not on this machine yet. Drawing works without it.")
+    if st.button("Fetch MNIST", key="fetch_mnist"):
+        try:
+            bican.data.ensure(progress=progress_bar("Fetching MNIST…"))
+        except bican.DataError as exc:
+            st.error(str(exc))
+            return None
+        st.rerun()
+    return None
+
+
+# --- inputs -------------------------------------------------------------------------------------
+def pick(split: bican.data.Split) -> np.ndarray:
+    """A test digit by index, by class, or at random."""
+    how = st.radio("Pick by", ["index", "class", "random"], horizontal=True, key="pick_by")
+    if how == "index":
+        index = st.number_input("Test digit", 0, len(split.images) - 1, 0, key="pick_index")
+    elif how == "class":
+        label = st.selectbox("Class", range(10), key="pick_class")
+        members = np.flatnonzero(split.labels == label)
+        index = members[st.number_input(f"Which {label} (of {len(members)})", 0, len(members) - 1, 0, key="pick_nth")]
+    else:
+        if st.button("Another", key="pick_another") or "pick_random" not in st.session_state:
+            st.session_state.pick_random = int(np.random.default_rng().integers(len(split.images)))
+        index = st.session_state.pick_random
+    st.caption(f"Test digit {int(index)}, labelled {int(split.labels[index])}")
+    return split.images[index]
+
+
+def upload_png() -> np.ndarray | None:
+    file = st.file_uploader("A PNG of a digit", type=["png"], key="png_upload")
+    if file is None:
+        return None
+    try:
+        return bican.images.png_digit(file.getvalue())
+    except ValueError as exc:
+        st.error(f"{file.name}: {exc}")
+        return None
+
+
+def input_digit(source: str, drawing: np.ndarray | None) -> np.ndarray | None:
+    """The digit from whichever input the user chose: drawn (the canvas's pixels), picked or uploaded."""
+    if source == "Draw":
+        return studio.from_canvas(drawing)
+    if source == "Pick":
+        split = test_set()
+        return None if split is None else pick(split)
+    return upload_png()
+
+
+# --- results ------------------------------------------------------------------------------------
+def enlarge(digit: np.ndarray, scale: int = 8) -> np.ndarray:
+    """Nearest-neighbour upscaling, so every pixel stays a crisp square."""
+    return np.kron(digit, np.ones((scale, scale), np.uint8))
+
+
+def show_images(pairs: list[tuple[np.ndarray, str]]) -> None:
+    for column, (image, caption) in zip(st.columns(len(pairs)), pairs):
+        column.image(enlarge(image), caption=caption)
+
+
+def analyse(codec: bican.Codec, classifier, digit: np.ndarray) -> studio.Analysis:
+    return studio.analyse(codec, digit, classifier)
+
+
+def show_analysis(codec: bican.Codec, result: studio.Analysis) -> None:
+    """Input, reconstruction and difference side by side, then the stream and every measure of it."""
+    show_images([(result.digit, "input"), (result.recon, "reconstruction"), (result.difference, "|difference|")])
+    size = len(result.stream)
+    st.markdown(f"**The stream: {size} bytes** with `{codec.name}` ({codec.fingerprint})")
+    st.code(result.hex, language=None)
+    row = st.columns(4)
+    row[0].metric("Stream", f"{size} B", f"{size - studio.RAW_BYTES} B vs raw", delta_color="inverse")
+    row[1].metric("Ideal", f"{result.ideal_bits / 8:.2f} B", f"{result.ideal_bits:.1f} bits", delta_color="off",
+                  delta_arrow="off", help="The code's information content under the prior; the stream is what is stored.")
+    row[2].metric("Raw", f"{studio.RAW_BYTES} B")
+    row[3].metric("PNG", f"{result.png_bytes} B", help="The same 28x28 input as an optimized grayscale PNG.")
+    row = st.columns(4)
+    row[0].metric("PSNR", f"{result.psnr_db:.1f} dB")
+    row[1].metric("SSIM", f"{result.ssim:.3f}")
+    row[2].metric("Class", f"{result.predicted} → {result.predicted_recon}", "input → output",
+                  delta_color="off", delta_arrow="off")
+    row[3].metric("Recompression", "✓" if result.recompresses else "✗",
+                  "same bytes" if result.recompresses else "other bytes", delta_color="off", delta_arrow="off",
+                  help="Encoding the reconstruction again gives the same stream.")
+    st.download_button("Download as .bican", codec.pack([result.stream]), file_name="digit.bican",
+                       mime="application/octet-stream", on_click="ignore", key="download")
+
+
+def open_archive() -> None:
+    """Decode an uploaded .bican archive (of one digit or many) with the model it names, and show it."""
+    file = st.file_uploader("Decode a .bican file", type=["bican"], key="bican_upload")
+    if file is None:
+        return
+    try:
+        codec, digits = bican.decode_archive(file.getvalue())
+    except bican.BitstreamError as exc:
+        st.error(f"{file.name} could not be decoded: {exc}")
+        return
+    st.success(f"{file.name}: {len(digits)} digit(s), {file.size} bytes, decoded with {codec.name}")
+    st.image(enlarge(bican.images.grid(digits[:100]), 4), caption="decoded" if len(digits) <= 100 else "the first 100")
+
+
+# --- explore --------------------------------------------------------------------------------------
+def latent_sliders(codec: bican.Codec, split: bican.data.Split | None) -> np.ndarray:
+    """One integer slider per latent over the prior's range, starting from a test digit's code."""
+    low, high = studio.symbol_range(codec)
+    base = None if split is None else int(st.number_input("Start from test digit", 0, len(split.images) - 1, 0,
+                                                          key="explore_base"))
+    keys = [f"latent_{codec.fingerprint}_{i}" for i in range(codec.latents)]
+    if st.session_state.get("explore_loaded") != (codec.fingerprint, base):
+        start = np.clip(0, low, high) if split is None else codec.symbols(split.images[base])[0]
+        st.session_state.update({key: int(v) for key, v in zip(keys, start)})
+        st.session_state.explore_loaded = (codec.fingerprint, base)
+    values = []
+    for row in range(0, len(keys), 8):  # rows of eight, so the sliders read in latent order
+        for column, i in zip(st.columns(8), range(row, min(row + 8, len(keys)))):
+            values.append(column.slider(f"y{i}", int(low[i]), int(high[i]), key=keys[i]))
+    return np.array(values)
+
+
+def show_code(codec: bican.Codec, symbols: np.ndarray) -> None:
+    bits, size = studio.code_cost(codec, symbols)
+    left, right = st.columns([1, 3])
+    left.image(enlarge(codec.reconstruct(symbols[None])[0]), caption="reconstruction")
+    right.metric("This code", f"{size} B actual", f"{bits:.1f} bits ideal", delta_color="off", delta_arrow="off")
+
+
+def interpolation(codec: bican.Codec, split: bican.data.Split) -> None:
+    """Two chosen test digits and the straight path between their codes, as a strip of reconstructions."""
+    a, b, n = st.columns(3)
+    first = a.number_input("From test digit", 0, len(split.images) - 1, 0, key="interp_from")
+    last = b.number_input("To test digit", 0, len(split.images) - 1, 1, key="interp_to")
+    steps = n.slider("Steps", 3, 16, 8, key="interp_steps")
+    path, recon = studio.interpolate(codec, split.images[first], split.images[last], steps)
+    bits = codec.ideal_bits(path)
+    st.image(enlarge(bican.images.grid(recon, columns=steps), 4), caption="ideal bits: " + ", ".join(f"{b:.0f}" for b in bits))
+
+
+# --- benchmark ----------------------------------------------------------------------------------
+def bench_path() -> Path:
+    return Path(os.environ.get("BICAN_BENCH_JSON", BENCH_JSON))
+
+
+def bench_results() -> dict | None:
+    """Stored bench results, or ones computed on demand (with a progress bar) and kept for this session."""
+    path = bench_path()
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            st.error(f"{path} is not readable JSON ({exc}); compute the numbers again below.")
+    if "bench" in st.session_state:
+        return st.session_state.bench
+    st.info(f"No stored results in {path}. Computing them runs every codec on the MNIST test set.")
+    if st.button("Compute now", key="bench_compute"):
+        from bican.bench import codec_bench  # the lead's module; importing it here keeps the page usable without it
+
+        st.session_state.bench = codec_bench(progress=progress_bar("Starting…"))
+        st.rerun()
+    return None
+
+
+def rd_figure(rows: list[dict]) -> go.Figure:
+    """Rate–distortion curves: one line per codec, bytes per digit (log) against PSNR."""
+    figure = go.Figure()
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        points = sorted((r for r in rows if r["codec"] == codec and r["psnr_db"] is not None),
+                        key=lambda r: r["bytes_per_digit"])
+        if points:
+            figure.add_trace(go.Scatter(
+                x=[p["bytes_per_digit"] for p in points], y=[p["psnr_db"] for p in points], name=codec,
+                mode="lines+markers", text=[p["setting"] for p in points],
+                hovertemplate="%{text}<br>%{x:.2f} B/digit<br>%{y:.2f} dB<extra>" + codec + "</extra>"))
+    figure.update_layout(xaxis={"type": "log", "title": "bytes per digit (log scale)"}, yaxis={"title": "PSNR (dB)"},
+                         legend={"title": "codec"}, margin={"t": 30}, height=480)
+    return figure
+
+
+def show_bench(result: dict) -> None:
+    st.caption(f"Measured on {result.get('machine', 'an unnamed machine')}, {result.get('date', 'undated')}.")
+    rows = result.get("rate_distortion", [])
+    st.plotly_chart(rd_figure(rows), width="stretch")
+    lossless = [r for r in rows if r["psnr_db"] is None]
+    if lossless:
+        st.subheader("Lossless")
+        st.dataframe(lossless, column_order=["codec", "setting", "bytes_per_digit"], hide_index=True)
+    st.subheader("The seed's file sizes")
+    st.dataframe(result.get("file_sizes", []), hide_index=True)
+    if result.get("throughput"):
+        st.subheader("Throughput")
+        st.dataframe(result["throughput"], hide_index=True)

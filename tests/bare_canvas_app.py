@@ -1,0 +1,15 @@
+"""The studio's canvas with no model behind it: the baseline that bican.bench_app times the real app against.
+
+Run from the repository root with `python -m streamlit run tests/bare_canvas_app.py`, so that `pages` imports.
+"""
+
+import streamlit as st
+
+from pages import _canvas
+
+st.set_page_config(page_title="bare canvas", layout="wide")
+# The studio's own canvas and the same decoding of its image, but nothing computed from it.
+image = _canvas.draw()
+if image is not None and image[..., :3].any():
+    with st.container(key="result"):
+        st.code(f"ink {int(image[..., 0].sum())}", language=None)
