@@ -1,0 +1,34 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from bican import baselines, bench, weights
+
+
+def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_test):
+    result = bench.codec_bench(limit=60)
+    codecs = {row["codec"] for row in result["rate_distortion"]}
+    assert {"BiCAN", "JPEG", "WebP", "PNG", "gzip", "xz"} <= codecs
+    models = [row["setting"] for row in result["rate_distortion"] if row["codec"] == "BiCAN"]
+    assert models == list(weights.available())
+    jpeg = [r for r in result["rate_distortion"] if r["codec"] == "JPEG"]
+    assert all(r["bytes_per_digit"] > 100 for r in jpeg)  # JPEG headers alone exceed 100 B
+    assert sorted(r["psnr_db"] for r in jpeg) == [r["psnr_db"] for r in sorted(jpeg, key=lambda r: r["bytes_per_digit"])]
+    formats = {(s["representation"], s["format"]) for s in result["file_sizes"]}
+    assert ("original digits", ".npy.gz") in formats and (f"{models[0]} code", ".bican") in formats
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\n## Studio latency\n\nkept\n")
+    bench.write(result, tmp_path)
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## Codec benchmark" in text and "kept" in text
+    assert json.loads((tmp_path / "bench.json").read_text())["n"] == 60
+    assert "Plotly.newPlot" in (tmp_path / "rd.html").read_text()
+    assert Image.open(tmp_path / "rd.png").size == (900, 560)
+
+
+def test_file_sizes_table_matches_numpy(tmp_path):
+    array = np.arange(20, dtype=np.uint8).reshape(2, 10)
+    rows = {r["format"]: r["bytes"] for r in baselines.file_sizes("x", array)}
+    np.save(tmp_path / "x.npy", array)
+    assert rows[".npy"] == (tmp_path / "x.npy").stat().st_size
+    assert rows[".npy.gz"] < rows[".npy"] + 40
