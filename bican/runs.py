@@ -37,8 +37,8 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 RESUMABLE = ("cancelled", "interrupted")
 SLOTS = {"cpu": 1, "gpu": 1}  # concurrent runs per device slot: the 2-core CPU and the one GPU each take one
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # used with fullmatch: "$" would admit a trailing newline
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 BEAT_S = 1.0  # the trainer's heartbeat period
 STALE_S = 30.0  # a live PID whose heartbeat is this old is hung, or not our trainer any more
 STARTUP_S = 120.0  # a claimed run may take this long to import torch and record its first beat
@@ -99,7 +99,7 @@ class Run:
 
 def check_id(run_id: str) -> str:
     """The id itself if it is one this registry could have generated; nothing else reaches a path."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise RunError(f"not a run id: {run_id!r}")
     return run_id
 
@@ -276,7 +276,7 @@ class Registry:
 
     def promote(self, run_id: str, name: str) -> Path:
         """Copy the run's best model (a full codec model with its config) to the promoted-models folder."""
-        if not isinstance(name, str) or not MODEL_NAME.match(name):
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
             raise RunError(f"model names are 1-48 letters, digits, '-' or '_', starting with a letter or digit; "
                            f"not {name!r}")
         source = self.run_dir(run_id) / "best.safetensors"
