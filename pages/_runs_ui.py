@@ -261,5 +261,10 @@ def compare_figure(reg: runs.Registry, run_ids: list[str]) -> go.Figure:
     return fig
 
 
+def default_index(all_runs: list[runs.Run]) -> int:
+    """The newest running run, else the newest run: what someone opening the page most likely wants to watch."""
+    return next((i for i, run in enumerate(all_runs) if run.status == "running"), 0)
+
+
 def describe_run(run: runs.Run) -> str:
     return f"{run.id} · {run.status} · {run.preset} · {time.strftime('%H:%M', time.localtime(run.created))}"

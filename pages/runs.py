@@ -11,7 +11,7 @@ ui.run_table(reg)
 all_runs = reg.runs()
 if all_runs:
     labels = {r.id: ui.describe_run(r) for r in all_runs}
-    run_id = st.selectbox("Run", list(labels), format_func=labels.get)
+    run_id = st.selectbox("Run", list(labels), index=ui.default_index(all_runs), format_func=labels.get)
     ui.run_actions(reg, run_id)
     ui.live_run(reg, run_id)
     with st.expander("Compare runs"):
