@@ -4,6 +4,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import Unstarted
 from streamlit.testing.v1 import AppTest
 
@@ -36,6 +37,14 @@ def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, v
     assert not at.exception
     assert len(at.error) == 1 and message in at.error[0].value
     assert not at.success and Unstarted(runs_root).runs() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_refused_before_launch(runs_root):
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
+    at.selectbox(key="tiny-device").set_value("cuda")
+    at.button[0].click().run()
+    assert "needs a CUDA GPU" in at.error[0].value and Unstarted(runs_root).runs() == []
 
 
 def test_form_values_reach_the_config():
