@@ -160,11 +160,9 @@ class Registry:
         return self._row(run_id)
 
     def _row(self, run_id: str) -> Run:
+        """The run as stored, without a scheduling step."""
         with contextlib.closing(self._connect()) as con:
-            row = con.execute("SELECT * FROM runs WHERE id = ?", (check_id(run_id),)).fetchone()
-        if row is None:
-            raise RunError(f"no run {run_id} in {self.root}")
-        return Run(**dict(row))
+            return _fetch(con, run_id)
 
     def config(self, run_id: str) -> TrainConfig:
         return TrainConfig.from_dict(json.loads((self.run_dir(run_id) / "config.json").read_text()))
