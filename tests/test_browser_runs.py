@@ -1,6 +1,7 @@
 """End to end in Debian's chromium: start a tiny run from the Train page, watch its curve grow, cancel it."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def app(tmp_path):
         server.wait(20)
         for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
             if run.status == "running" and run.pid:
-                os.kill(run.pid, 9)
+                os.kill(run.pid, signal.SIGKILL)
 
 
 def _wait_healthy(url, server, timeout=60):
