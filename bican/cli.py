@@ -42,11 +42,14 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a codec model")
     s.add_argument("--config", type=Path, help="TrainConfig as JSON; overrides the preset's fields it names")
-    s.add_argument("--preset", default="entropy", choices=list(PRESETS), help="(default: %(default)s)")
+    s.add_argument("--preset", choices=list(PRESETS), help="(default: entropy)")
     s.add_argument("--epochs", type=int, help="override the number of epochs")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the device (preset default: auto)")
-    s.add_argument("--out", type=Path, default=Path("out/train"), help="output directory (default: %(default)s)")
+    s.add_argument("--out", type=Path, help="output directory (default: out/train)")
     s.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    s.add_argument("--run-id", help="train this registered run: its directory, config and status in the registry "
+                                    "(as the app launches it); excludes the options above")
+    s.add_argument("--runs-dir", type=Path, help="the run registry's root (default: $BICAN_RUNS or ./runs)")
     s.set_defaults(run=_train)
 
     s = sub.add_parser("train-classifier", help="train the LeNet-size classifier used by eval")
@@ -105,7 +108,7 @@ def _fetch(args) -> int:
 
 
 def load_train_config(args) -> TrainConfig:
-    cfg = preset(args.preset)
+    cfg = preset(args.preset or "entropy")
     if args.config:
         try:
             override = json.loads(args.config.read_text())
@@ -121,11 +124,40 @@ def load_train_config(args) -> TrainConfig:
 
 
 def _train(args) -> int:
+    if args.run_id is not None:
+        return _train_run(args)
+    cfg = load_train_config(args)
+    out = args.out or Path("out/train")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.to_json())
+    return _fit(cfg, out, args.resume)
+
+
+def _train_run(args) -> int:
+    """The app's path: the registry holds the config; events, heartbeat and the end status go back to it."""
+    from .runs import Registry
+
+    given = [f"--{name}" for name in ("config", "preset", "epochs", "device", "out") if getattr(args, name) is not None]
+    given += ["--resume"] if args.resume else []
+    if given:
+        raise ConfigError(f"--run-id takes everything from the run; drop {', '.join(given)}")
+    registry = Registry(args.runs_dir)
+    try:
+        begun = registry.begin(args.run_id, os.getpid())
+        if begun is None:
+            print(f"run {args.run_id} was cancelled before it started", file=sys.stderr)
+            return 1
+        out, cfg = begun
+        with registry.writer(args.run_id) as writer:
+            return _fit(cfg, out, (out / "last.safetensors").exists(), writer)
+    finally:
+        registry.refresh()  # this run's slot is free: start the next queued run
+
+
+def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
+    """Train with a progress bar (and another listener, if given); SIGTERM stops after a checkpoint."""
     from .train import train
 
-    cfg = load_train_config(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "config.json").write_text(cfg.to_json())
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
@@ -141,13 +173,17 @@ def _train(args) -> int:
             bar.write(f"training on {event['device']}: {event['parameters']:,} parameters")
         elif event["type"] == "step":
             bar.update(1)
-            bar.set_postfix(dec=f"{event['decompressor']:.4f}", comp=f"{event['compressor']:.4f}", rate=f"{event['rate']:.1f}b")
+            # refresh=False: the bar redraws at its own pace (TQDM_MININTERVAL), not once a step into a log file
+            bar.set_postfix(dec=f"{event['decompressor']:.4f}", comp=f"{event['compressor']:.4f}",
+                            rate=f"{event['rate']:.1f}b", refresh=False)
         elif event["type"] == "epoch":
             bar.write(f"epoch {event['epoch']}: {event['psnr_db']:.2f} dB, {event['ideal_bytes_per_digit']:.2f} B ideal, "
                       f"{event.get('bytes_per_digit', float('nan')):.2f} B actual, "
                       f"idempotent {event.get('idempotent_fraction', float('nan')):.1%}, {event['seconds']:.1f} s")
+        if listener is not None:
+            listener(event)
 
-    end = train(cfg, listen, args.out, resume=args.resume, stop=lambda: stop["now"])
+    end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"])
     bar.close()
     if lead:
         events.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -81,7 +82,7 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
     step_fn = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    total_steps = _total_steps(cfg, steps_per_epoch)
     state = {"epoch": 0, "step": 0, "best_score": math.inf, "best": None}
     if resume and out is not None and (out / "last.safetensors").exists():
         state = weights.load_checkpoint(out / "last.safetensors", model, optimizer)
@@ -94,6 +95,23 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
         dist.destroy_process_group()
     emit(ender)
     return ender
+
+
+def estimate(cfg: TrainConfig, probe_steps: int = 4, data_root: str | None = None) -> tuple[int, float]:
+    """The run's optimizer steps, and seconds per step timed over a few real steps here (validation not included).
+
+    The first probe step is left out of the timing: it pays for allocation and, on CUDA, kernel selection.
+    """
+    steps_per_epoch = max(1, (len(data.load("train", data_root).images) - cfg.val_size) // cfg.batch_size)
+    probe = dataclasses.replace(cfg, epochs=1, max_steps=probe_steps, val_size=100, val_coded=0)
+    times = []
+    train(probe, lambda event: times.append(time.perf_counter()) if event["type"] == "step" else None,
+          data_root=data_root)
+    return _total_steps(cfg, steps_per_epoch), (times[-1] - times[0]) / max(1, len(times) - 1)
+
+
+def _total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    return cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
 
 
 def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,

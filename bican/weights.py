@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .config import ConfigError, model_config_from_dict
+from .config import ConfigError, model_config_from_dict, promoted_dir
 from .model import BiCAN, Classifier
 from .prior import CdfTables
 
@@ -38,9 +38,9 @@ class Loaded:
 
 
 def model_dirs() -> list[Path]:
-    """Where named models live: the shipped ones, then $BICAN_MODELS (promoted runs)."""
+    """Where named models live: the shipped ones, runs promoted from the browser, then $BICAN_MODELS."""
     extra = os.environ.get("BICAN_MODELS")
-    return [SHIPPED] + ([Path(extra)] if extra else [])
+    return [SHIPPED, promoted_dir()] + ([Path(extra)] if extra else [])
 
 
 def available() -> dict[str, Path]:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from bican import data
+from bican import data, runs
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,3 +24,15 @@ def mnist_test() -> data.Split:
 @pytest.fixture(scope="session")
 def digits(mnist_test) -> np.ndarray:
     return mnist_test.images[:200]
+
+
+class Unstarted(runs.Registry):
+    """The real registry, except that a claimed run records its id instead of starting a trainer."""
+
+    def _spawn(self, run_id):
+        with open(self.root / "spawned.txt", "a") as f:
+            f.write(run_id + "\n")
+
+    def spawned(self):
+        path = self.root / "spawned.txt"
+        return path.read_text().split() if path.exists() else []

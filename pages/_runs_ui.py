@@ -1,0 +1,272 @@
+"""Helpers of the Train and Runs pages: form → TrainConfig, device and duration, run table, live curves, actions.
+
+Kept apart from the studio's pages/_ui.py so the two can change independently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import secrets
+import time
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from bican import runs
+from bican.config import PRESETS, ConfigError, TrainConfig
+
+INTS = {"epochs": "Epochs", "batch_size": "Batch size", "max_steps": "Step limit (0 = none)", "seed": "Seed"}
+FLOATS = {"lr": "Learning rate", "lam": "λ (smaller buys quality with bytes)",
+          "cycle_weight": "Compressor (code) cycle weight", "image_weight": "Decompressor (image) cycle weight"}
+MODEL_INTS = {"latents": "Latent count", "width": "Width (channels of the first convolution)"}
+DEVICES = ("auto", "cpu", "cuda")
+REFRESH_S = 2
+
+
+def registry() -> runs.Registry:
+    return runs.Registry()
+
+
+# --- Train page ---------------------------------------------------------------------------------
+def describe_preset(name: str) -> str:
+    cfg = PRESETS[name]
+    return f"{name}: {cfg.model.family} family, {cfg.model.latents} latents, {cfg.epochs} epoch(s)"
+
+
+def form_inputs(base: TrainConfig, key: str) -> dict:
+    """The form's inputs, prefilled from a preset (keyed by it, so switching presets refills them)."""
+    values: dict = {}
+    left, middle, right = st.columns(3)
+    for name, label in INTS.items():
+        values[name] = left.number_input(label, value=getattr(base, name), step=1, key=f"{key}-{name}")
+    for name, label in FLOATS.items():
+        values[name] = middle.text_input(label, value=f"{getattr(base, name):g}", key=f"{key}-{name}")
+    for name, label in MODEL_INTS.items():
+        values[name] = right.number_input(label, value=getattr(base.model, name), step=1, key=f"{key}-{name}")
+    values["device"] = right.selectbox("Device", DEVICES, index=DEVICES.index(base.device), key=f"{key}-device")
+    return values
+
+
+def config_from_form(base: TrainConfig, values: dict) -> TrainConfig:
+    """The preset with the form's values; raises ConfigError with a message fit for the form."""
+    floats = {name: _number(label, values[name]) for name, label in FLOATS.items()}
+    model = dataclasses.replace(base.model, **{name: int(values[name]) for name in MODEL_INTS})
+    ints = {name: int(values[name]) for name in INTS}
+    return dataclasses.replace(base, model=model, device=values["device"], **ints, **floats).validate()
+
+
+def _number(label: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{label}: {text!r} is not a number (write e.g. 0.002 or 2e-3)") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{label} must be a finite number, not {text!r}")
+    return value
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def device_info() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"No CUDA GPU found: 'auto' trains on the CPU ({os.cpu_count()} cores)."
+    free, total = torch.cuda.mem_get_info()
+    return f"GPU: {torch.cuda.get_device_name()}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free."
+
+
+@st.cache_data(show_spinner="Timing a few training steps…")
+def _estimate(config_json: str) -> tuple[int, float]:
+    from bican.train import estimate as probe
+
+    return probe(TrainConfig.from_dict(json.loads(config_json)))
+
+
+def estimate(cfg: TrainConfig) -> str:
+    """The run's optimizer steps times the time per step measured here; validation comes on top."""
+    try:
+        steps, per_step = _estimate(cfg.to_json())
+    except (RuntimeError, ValueError, OSError) as exc:
+        return f"No estimate: {exc}"
+    return (f"Estimated {duration(steps * per_step)} for {steps:,} steps at {per_step * 1000:.0f} ms/step "
+            "(timed on this machine), plus validation after each epoch.")
+
+
+def start(preset: str, cfg: TrainConfig) -> runs.Run:
+    """Launch through bican.runs; the token makes a double click on Start one launch."""
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' needs a CUDA GPU, and this machine has none; choose auto or cpu")
+    token = f"{_session_nonce()}-{hashlib.sha256(cfg.to_json().encode()).hexdigest()[:16]}"
+    return runs.launch(cfg, cuda=torch.cuda.is_available(), preset=preset, token=token)
+
+
+def _session_nonce() -> str:
+    return st.session_state.setdefault("runs_nonce", secrets.token_hex(8))
+
+
+# --- Runs page: table ----------------------------------------------------------------------------
+def table_rows(all_runs: list[runs.Run]) -> list[dict]:
+    """One row per run; queued runs show their place in their device slot's queue."""
+    waiting: dict[str, int] = {}
+    places = {}
+    for run in sorted((r for r in all_runs if r.status == "queued"), key=lambda r: (r.created, r.id)):
+        waiting[run.slot] = places[run.id] = waiting.get(run.slot, 0) + 1
+    return [{
+        "run": run.id,
+        "status": f"queued #{places[run.id]} for {run.slot}" if run.id in places else run.status,
+        "preset": run.preset,
+        "device": run.device or run.slot,
+        "duration": duration(run.active_s) if run.active_s else "",
+        "steps": f"{run.step}/{run.total_steps}" if run.total_steps else "",
+        "best PSNR (dB)": _round(run.best_psnr, 2),
+        "bytes/digit": _round(run.best_bytes, 2),
+        "promoted as": run.promoted,
+        "reason": run.reason,
+    } for run in all_runs]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@st.fragment(run_every=REFRESH_S)
+def run_table(reg: runs.Registry) -> None:
+    rows = table_rows(reg.runs())
+    if rows:
+        st.dataframe(rows, hide_index=True, key="runs-table")
+    else:
+        st.info("No runs yet: start one on the Train page.")
+
+
+# --- Runs page: the selected run -----------------------------------------------------------------
+def loss_figure(steps: list[dict], name: str = "") -> go.Figure:
+    fig = go.Figure()
+    for key, label in (("decompressor", "decompressor (image cycle)"), ("compressor", "compressor (code cycle)")):
+        fig.add_scatter(x=[s["step"] for s in steps], y=[s[key] for s in steps], name=f"{name}{label}", mode="lines")
+    fig.update_layout(title="Step losses", xaxis_title="step", yaxis_title="MSE", yaxis_type="log",
+                      height=340, margin={"t": 40, "b": 40})
+    return fig
+
+
+def epoch_figure(steps: list[dict], epochs: list[dict]) -> go.Figure:
+    """Per epoch: the mean training rate, validation PSNR, and bytes/digit (ideal and actual)."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("train rate (bits/digit)", "validation PSNR (dB)",
+                                                        "validation bytes/digit"))
+    x = [e["epoch"] for e in epochs]
+    rates = [_mean([s["rate"] for s in steps if s["epoch"] == epoch]) for epoch in x]
+    fig.add_scatter(x=x, y=rates, name="rate", mode="lines+markers", row=1, col=1)
+    fig.add_scatter(x=x, y=[e["psnr_db"] for e in epochs], name="PSNR", mode="lines+markers", row=1, col=2)
+    fig.add_scatter(x=x, y=[e["ideal_bytes_per_digit"] for e in epochs], name="ideal", mode="lines+markers", row=1, col=3)
+    fig.add_scatter(x=x, y=[e.get("bytes_per_digit") for e in epochs], name="actual", mode="lines+markers", row=1, col=3)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=300, margin={"t": 40, "b": 40})
+    return fig
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def progress(run: runs.Run, events: list[dict]) -> tuple[float, str]:
+    fraction = run.step / run.total_steps if run.total_steps else 0.0
+    eta = runs.eta_seconds(run, events)
+    text = f"{run.status}: step {run.step:,} of {run.total_steps:,}" if run.total_steps else run.status
+    return min(1.0, fraction), text + (f", about {duration(eta)} left" if eta is not None else "")
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_run(reg: runs.Registry, run_id: str) -> None:
+    """Progress, curves, samples and log of one run, redrawn every REFRESH_S seconds."""
+    try:
+        run = reg.get(run_id)
+    except runs.RunError as exc:
+        st.info(str(exc))
+        return
+    events = reg.events(run_id)
+    steps, epochs = runs.history(events)
+    st.progress(*progress(run, events))
+    if run.reason:
+        st.caption(f"{run.status}: {run.reason}")
+    st.plotly_chart(loss_figure(steps), key=f"loss-{run_id}")
+    st.plotly_chart(epoch_figure(steps, epochs), key=f"epochs-{run_id}")
+    samples, log = st.columns([1, 2])
+    image = reg.run_dir(run_id) / "samples.png"
+    if image.exists():
+        samples.image(image.read_bytes(), caption="latest validation: originals above, reconstructions below")
+    log.code(reg.log_tail(run_id) or "(no output yet)", language=None)
+
+
+# --- Runs page: actions --------------------------------------------------------------------------
+def act(action, *args, done: str) -> None:
+    """Run a registry action; report its outcome after the page reruns with the new state."""
+    try:
+        action(*args)
+        st.session_state["runs_flash"] = ("success", done)
+    except (runs.RunError, OSError) as exc:
+        st.session_state["runs_flash"] = ("error", str(exc))
+    st.rerun()
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop("runs_flash", (None, None))
+    if kind:
+        getattr(st, kind)(message)
+
+
+def run_actions(reg: runs.Registry, run_id: str) -> None:
+    cancel, resume, delete = st.columns(3)
+    if cancel.button("Cancel", key="cancel", help="SIGTERM: the trainer saves a checkpoint and stops"):
+        act(reg.cancel, run_id, done=f"Asked run {run_id} to stop; it checkpoints first.")
+    if resume.button("Resume", key="resume", help="continue a cancelled or interrupted run from its checkpoint"):
+        act(reg.resume, run_id, done=f"Run {run_id} is queued to resume.")
+    if delete.button("Delete", key="delete", help="remove the run and its files"):
+        act(reg.delete, run_id, done=f"Deleted run {run_id}.")
+    name, go_button = st.columns([3, 1], vertical_alignment="bottom")
+    model_name = name.text_input("Promote as model", placeholder="e.g. entropy-mine", key="promote-name")
+    if go_button.button("Promote", key="promote"):
+        act(promote, reg, run_id, model_name, done=f"Promoted as {model_name!r}: pick it in Compress and Explore.")
+
+
+def promote(reg: runs.Registry, run_id: str, name: str) -> Path:
+    """Promote under a name no shipped or promoted model uses, so the model selectors stay unambiguous."""
+    from bican import available
+
+    if name in available():
+        raise runs.RunError(f"a model named {name!r} exists already; choose another name")
+    return reg.promote(run_id, name)
+
+
+def compare_figure(reg: runs.Registry, run_ids: list[str]) -> go.Figure:
+    """Several runs' decompressor loss per step and validation PSNR per epoch, overlaid."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("decompressor loss (log)", "validation PSNR (dB)"))
+    for run_id in run_ids:
+        steps, epochs = runs.history(reg.events(run_id))
+        fig.add_scatter(x=[s["step"] for s in steps], y=[s["decompressor"] for s in steps], name=run_id,
+                        legendgroup=run_id, mode="lines", row=1, col=1)
+        fig.add_scatter(x=[e["epoch"] for e in epochs], y=[e["psnr_db"] for e in epochs], name=run_id,
+                        legendgroup=run_id, showlegend=False, mode="lines+markers", row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_layout(height=340, margin={"t": 40, "b": 40})
+    return fig
+
+
+def default_index(all_runs: list[runs.Run]) -> int:
+    """The newest running run, else the newest run: what someone opening the page most likely wants to watch."""
+    return next((i for i, run in enumerate(all_runs) if run.status == "running"), 0)
+
+
+def describe_run(run: runs.Run) -> str:
+    return f"{run.id} · {run.status} · {run.preset} · {time.strftime('%H:%M', time.localtime(run.created))}"

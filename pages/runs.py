@@ -1,0 +1,19 @@
+"""Runs: every run with live curves; cancel, resume, compare, promote and delete."""
+
+import streamlit as st
+
+from pages import _runs_ui as ui
+
+st.title("Runs")
+ui.show_flash()
+reg = ui.registry()
+ui.run_table(reg)
+all_runs = reg.runs()
+if all_runs:
+    labels = {r.id: ui.describe_run(r) for r in all_runs}
+    run_id = st.selectbox("Run", list(labels), index=ui.default_index(all_runs), format_func=labels.get)
+    ui.run_actions(reg, run_id)
+    ui.live_run(reg, run_id)
+    with st.expander("Compare runs"):
+        chosen = st.multiselect("Runs to overlay", [r.id for r in all_runs], default=[run_id])
+        st.plotly_chart(ui.compare_figure(reg, chosen), key="compare")

@@ -1,0 +1,21 @@
+"""Train: a form over the TrainConfig presets; Start launches `python -m bican train --run-id` in its own process."""
+
+import streamlit as st
+
+from bican.config import PRESETS, ConfigError
+from pages import _runs_ui as ui
+
+st.title("Train a model")
+st.caption(ui.device_info())
+name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("tiny"), format_func=ui.describe_preset)
+with st.form("train-form"):
+    values = ui.form_inputs(PRESETS[name], key=name)
+    submitted = st.form_submit_button("Start", type="primary")
+try:
+    cfg = ui.config_from_form(PRESETS[name], values)
+    st.caption(ui.estimate(cfg))
+    if submitted:
+        run = ui.start(name, cfg)
+        st.success(f"Run {run.id} is {run.status}: watch it on the Runs page.")
+except ConfigError as exc:
+    st.error(f"Please fix: {exc}")

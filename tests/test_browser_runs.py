@@ -1,0 +1,106 @@
+"""End to end in Debian's chromium: start a tiny run from the Train page, watch its curve grow, cancel it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bican import runs
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The whole app in its own process, with a fresh run registry; its URL and that registry."""
+    port = _free_port()
+    env = {**os.environ, "BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server)
+        yield url, runs.Registry(tmp_path / "runs")
+    finally:
+        server.terminate()
+        server.wait(20)
+        for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
+            if run.status == "running" and run.pid:
+                os.kill(run.pid, signal.SIGKILL)
+
+
+def _wait_healthy(url, server, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "streamlit exited"
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("streamlit did not come up")
+
+
+def _points(page) -> int:
+    """Points in the first trace of the step-loss chart, read from plotly's own data on the element."""
+    return page.evaluate("() => { const g = document.querySelector('.js-plotly-plot');"
+                         " return g && g.data && g.data.length ? g.data[0].x.length : 0 }")
+
+
+def test_start_watch_and_cancel_from_the_browser(app):
+    url, reg = app
+    expect = sync_api.expect
+    expect.set_options(timeout=60_000)  # Streamlit streams elements in; timing the estimate takes seconds here
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        # Enter at the root: on a fresh server, a first visit straight to /train runs pages/train.py by legacy
+        # pages/ discovery, without app.py's st.navigation. The sidebar links keep one session, as a user would.
+        page.goto(url)
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_text("Train", exact=True).click()
+        expect(page.get_by_text("Estimated")).to_be_visible()
+        limit = page.get_by_label("Step limit (0 = none)")
+        limit.fill("0")  # a whole epoch of the tiny preset: long enough to watch, then cancel
+        limit.press("Tab")
+        start = page.get_by_role("button", name="Start")
+        start.click()
+        expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
+        start.click()  # a second click after the first launch went through: the form's token makes it the same run
+        page.wait_for_timeout(3000)
+        expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
+        assert len(reg.runs()) == 1
+
+        nav.get_by_text("Runs", exact=True).click()
+        expect(page.locator(".js-plotly-plot").first).to_be_visible()
+        page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
+                               " return g && g.data && g.data.length && g.data[0].x.length > 0 }")
+        first = _points(page)
+        page.wait_for_function("n => document.querySelector('.js-plotly-plot').data[0].x.length > n", arg=first)
+        assert _points(page) > first
+
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("to stop")).to_be_visible()
+        expect(page.get_by_text("cancelled: stopped on request")).to_be_visible()  # the run's caption
+        browser.close()
+    (run,) = reg.runs()
+    assert run.status == "cancelled" and (reg.run_dir(run.id) / "last.safetensors").exists()

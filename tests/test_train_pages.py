@@ -1,0 +1,77 @@
+"""The Train and Runs pages under AppTest: form validation messages, the queue in the table, actions' messages."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import Unstarted
+from streamlit.testing.v1 import AppTest
+
+from bican.config import preset
+from pages import _runs_ui as ui
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+CFG = dataclasses.replace(preset("tiny"), max_steps=20, val_size=500, val_coded=50)
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("BICAN_RUNS", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("tiny-lr", "fast", "Learning rate: 'fast' is not a number"),
+    ("tiny-lam", "inf", "must be a finite number"),
+    ("tiny-cycle_weight", "-1", "cycle_weight must be >= 0"),
+    ("tiny-epochs", 0, "epochs must be in 1..1000"),
+    ("tiny-latents", 0, "latents must be in 1..512"),
+    ("tiny-batch_size", -5, "batch_size must be in 1..65536"),
+])
+def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, value, message):
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
+    widget = at.text_input(key=key) if isinstance(value, str) else at.number_input(key=key)
+    widget.set_value(value)
+    at.button[0].click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert not at.success and Unstarted(runs_root).runs() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_refused_before_launch(runs_root):
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
+    at.selectbox(key="tiny-device").set_value("cuda")
+    at.button[0].click().run()
+    assert "needs a CUDA GPU" in at.error[0].value and Unstarted(runs_root).runs() == []
+
+
+def test_form_values_reach_the_config():
+    values = {"epochs": 2, "batch_size": 64, "max_steps": 0, "seed": 3, "lr": "1e-3", "lam": "0.001",
+              "cycle_weight": "10", "image_weight": "1", "latents": 24, "width": 16, "device": "cpu"}
+    cfg = ui.config_from_form(preset("entropy"), values)
+    assert (cfg.epochs, cfg.batch_size, cfg.seed, cfg.lr, cfg.lam, cfg.cycle_weight) == (2, 64, 3, 1e-3, 1e-3, 10.0)
+    assert (cfg.model.latents, cfg.model.width, cfg.model.hidden, cfg.device) == (24, 16, 512, "cpu")
+
+
+def test_table_shows_the_queue_per_slot(runs_root):
+    reg = Unstarted(runs_root)
+    first, second, third = (reg.launch(CFG, cuda=False) for _ in range(3))
+    rows = {row["run"]: row["status"] for row in ui.table_rows(reg.runs())}
+    assert rows == {first.id: "running", second.id: "queued #1 for cpu", third.id: "queued #2 for cpu"}
+
+
+def test_runs_page_lists_runs_and_reports_refused_actions(runs_root, tmp_path_factory, monkeypatch):
+    models = tmp_path_factory.mktemp("models")
+    (models / "taken.safetensors").write_bytes(b"")
+    monkeypatch.setenv("BICAN_MODELS", str(models))
+    reg = Unstarted(runs_root)
+    run = reg.launch(CFG, cuda=False)
+    at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=60).run()
+    assert not at.exception and at.dataframe[0].value["run"].tolist() == [run.id]
+    at.button(key="resume").click().run()
+    assert "only cancelled or interrupted runs can be resumed" in at.error[0].value
+    at.text_input(key="promote-name").set_value("taken")
+    at.button(key="promote").click().run()
+    assert "exists already" in at.error[0].value
