@@ -110,7 +110,7 @@ def write(result: dict, docs: Path = DOCS) -> None:
 
     (docs / "rd.html").write_text(rd_html(result["rate_distortion"]))
     rd_png(result["rate_distortion"], docs / "rd.png")
-    _replace_section(docs / "BENCHMARKS.md", "Codec benchmark", _markdown(result))
+    replace_section(docs / "BENCHMARKS.md", "Codec benchmark", _markdown(result))
 
 
 def _markdown(r: dict) -> str:
@@ -141,8 +141,8 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _replace_section(path: Path, title: str, body: str) -> None:
-    """Rewrite one '## title' section of a markdown file, keeping the others."""
+def replace_section(path: Path, title: str, body: str) -> None:
+    """Rewrite one '## title' section of a markdown file (up to the next '## '), keeping the others."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery number here was measured by the command named in it.\n"
     head = f"## {title}\n"
     start = text.find(head)
@@ -160,4 +160,4 @@ def write_train(result: dict, docs: Path = DOCS) -> None:
             f"{result['target_db']} dB at <= {result['max_bytes']} B/digit in {result['wall_s']:.1f} s wall "
             f"(epoch {result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit; "
             "data loading included, process start excluded).")
-    _replace_section(docs / "BENCHMARKS.md", "Training speed", body)
+    replace_section(docs / "BENCHMARKS.md", "Training speed", body)

@@ -74,7 +74,7 @@ tick();
 class Server:
     """`streamlit run SCRIPT` on a free localhost port, as a subprocess; `started` is when it was spawned."""
 
-    def __init__(self, script: Path):
+    def __init__(self, script: Path, env: dict[str, str] | None = None):
         with socket.socket() as s:
             s.bind(("localhost", 0))
             self.port = s.getsockname()[1]
@@ -83,7 +83,8 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.headless", "true"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+             "--server.headless", "true"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})})
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -110,8 +111,8 @@ class Server:
 
 
 @contextmanager
-def serve(script: Path):
-    server = Server(script)
+def serve(script: Path, env: dict[str, str] | None = None):
+    server = Server(script, env)
     try:
         server.wait_ready()
         yield server
@@ -313,7 +314,7 @@ def _pair(stats: dict, unit: str, digits: int = 0) -> str:
 
 
 def section(result: dict) -> str:
-    """The '## Studio latency' section of docs/BENCHMARKS.md."""
+    """The body of the '## Studio latency' section of docs/BENCHMARKS.md."""
     m, ok = result["machine"], {k: "yes" if v else "**no**" for k, v in verdicts(result).items()}
     draw, cold, together, compute = (result[k] for k in ("mouse_up_to_result_ms", "cold_start_s", "concurrent", "compute_ms"))
     rows = [
@@ -328,7 +329,6 @@ def section(result: dict) -> str:
         f"| all correct, p95 ≤ 1 s | {ok['concurrent']} |",
     ]
     return "\n".join([
-        "## Studio latency", "",
         f"`python -m bican bench-app`, {result['date']}, model `{result['model']}`, chromium {result['chromium']}. "
         f"Machine: {m['platform']}, {m['processor']}, {m['cpus']} CPUs, Python {m['python']}; "
         f"1-minute load average {m['load_average_1min']} before and {m['load_average_1min_after']} after "
@@ -339,16 +339,3 @@ def section(result: dict) -> str:
         "the medians. Cold start runs from spawning `streamlit run` to the canvas visible in a fresh session.", "",
         "| measure | app | bare page | target | met |", "|---|---|---|---|---|", *rows, "",
     ])
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the '## Studio latency' section of a markdown file (up to the next '## '), or append it."""
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    start = old.find("## Studio latency")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text + ("" if end < 0 else "\n" + old[end + 1:])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)

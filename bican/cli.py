@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fetch(args) -> int:
-    with tqdm(total=100, desc="MNIST", unit="%") as bar:
+@contextmanager
+def _percent_bar(desc: str):
+    """A tqdm bar driven by the library's (stage, fraction) progress callbacks."""
+    with tqdm(total=100, desc=desc, unit="%") as bar:
         def progress(stage: str, fraction: float) -> None:
             bar.set_postfix_str(stage)
-            bar.update(round(fraction * 100) - bar.n)
+            bar.update(max(0, round(fraction * 100) - bar.n))
+        yield progress
+
+
+def _fetch(args) -> int:
+    with _percent_bar("MNIST") as progress:
         path = data.ensure(args.root, progress)
     print(f"MNIST verified in {path}")
     return 0
@@ -162,11 +170,13 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     bar = tqdm(unit="step", dynamic_ncols=True, disable=not lead)
-    events = (args.out / "events.jsonl").open("a") if lead else None
+    # A registry run's writer keeps events.jsonl itself; a plain run writes it here.
+    events = (out / "events.jsonl").open("a") if lead and listener is None else None
 
     def listen(event: dict) -> None:
-        events.write(json.dumps(event) + "\n")
-        events.flush()
+        if events is not None:
+            events.write(json.dumps(event) + "\n")
+            events.flush()
         if event["type"] == "start":
             bar.reset(total=event["total_steps"])
             bar.update(event["resumed_at"])
@@ -185,8 +195,9 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
 
     end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"])
     bar.close()
-    if lead:
+    if events is not None:
         events.close()
+    if lead:
         print(json.dumps(end))
     return 0 if end["status"] == "done" else 1
 
@@ -235,10 +246,7 @@ def _bench(args) -> int:
         result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
         bench.write_train(result)
     else:
-        with tqdm(total=100, desc="bench", unit="%") as bar:
-            def progress(stage: str, fraction: float) -> None:
-                bar.set_postfix_str(stage)
-                bar.update(round(fraction * 100) - bar.n)
+        with _percent_bar("bench") as progress:
             result = bench.codec_bench(progress, args.limit)
         bench.write(result)
     print(json.dumps(result, indent=1))
@@ -261,14 +269,11 @@ def _eval(args) -> int:
 
 
 def _bench_app(args) -> int:
-    from . import bench_app
+    from . import bench, bench_app
 
-    with tqdm(total=100, desc="studio latency", unit="%") as bar:
-        def progress(stage: str, fraction: float) -> None:
-            bar.set_postfix_str(stage)
-            bar.update(max(0, round(fraction * 100) - bar.n))
+    with _percent_bar("studio latency") as progress:
         result = bench_app.run(progress, args.model, args.drawings, args.trials, args.rounds, args.sessions)
     result["targets_met"] = bench_app.verdicts(result)
     print(json.dumps(result))
-    bench_app.write_section(args.markdown, bench_app.section(result))
+    bench.replace_section(args.markdown, "Studio latency", bench_app.section(result))
     return 0

@@ -2,59 +2,23 @@
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
-from bican import runs
-
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bican import bench_app, runs
 
 
 @pytest.fixture
 def app(tmp_path):
     """The whole app in its own process, with a fresh run registry; its URL and that registry."""
-    port = _free_port()
-    env = {**os.environ, "BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server)
-        yield url, runs.Registry(tmp_path / "runs")
-    finally:
-        server.terminate()
-        server.wait(20)
-        for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
-            if run.status == "running" and run.pid:
-                os.kill(run.pid, signal.SIGKILL)
-
-
-def _wait_healthy(url, server, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "streamlit exited"
+    with bench_app.serve(bench_app.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
         try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("streamlit did not come up")
+            yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
+        finally:
+            for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
+                if run.status == "running" and run.pid:
+                    os.kill(run.pid, signal.SIGKILL)
 
 
 def _points(page) -> int:
@@ -68,9 +32,7 @@ def test_start_watch_and_cancel_from_the_browser(app):
     expect = sync_api.expect
     expect.set_options(timeout=60_000)  # Streamlit streams elements in; timing the estimate takes seconds here
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = bench_app.launch(p)
         page = browser.new_page()
         page.set_default_timeout(60_000)
         # Enter at the root: on a fresh server, a first visit straight to /train runs pages/train.py by legacy
