@@ -41,9 +41,11 @@ def test_start_watch_and_cancel_from_the_browser(app):
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_text("Train", exact=True).click()
         expect(page.get_by_text("Estimated")).to_be_visible()
-        limit = page.get_by_label("Step limit (0 = none)")
-        limit.fill("0")  # a whole epoch of the tiny preset: long enough to watch, then cancel
-        limit.press("Tab")
+        # Long enough to watch and then cancel on an idle machine too, where one tiny epoch takes seconds.
+        for label, value in (("Step limit (0 = none)", "0"), ("Epochs", "200")):
+            field = page.get_by_label(label)
+            field.fill(value)
+            field.press("Tab")
         start = page.get_by_role("button", name="Start")
         start.click()
         expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
