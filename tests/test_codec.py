@@ -103,3 +103,14 @@ def test_default_model_quality_bands(shipped, mnist_test):
     assert result["idempotent_fraction"] >= 0.90
     assert result["classifier_accuracy"] >= 0.97
     assert 0.5 < result["ssim"] <= 1
+
+
+@pytest.mark.gpu
+def test_gpu_encoded_streams_decode_on_the_cpu(digits):
+    """The transform may run on a GPU; the integer tables make the streams decode identically on the CPU."""
+    gpu = codec.load(weights.DEFAULT_MODEL, device="cuda")
+    cpu = codec.load(weights.DEFAULT_MODEL, device="cpu")
+    symbols = gpu.symbols(digits)
+    streams = gpu.encode_symbols(symbols)
+    assert np.array_equal(cpu.decode_symbols(streams), symbols)
+    assert cpu.pack(streams) == gpu.pack(streams)
