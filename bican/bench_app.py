@@ -331,8 +331,9 @@ def section(result: dict) -> str:
     return "\n".join([
         f"`python -m bican bench-app`, {result['date']}, model `{result['model']}`, chromium {result['chromium']}. "
         f"Machine: {m['platform']}, {m['processor']}, {m['cpus']} CPUs, Python {m['python']}; "
-        f"1-minute load average {m['load_average_1min']} before and {m['load_average_1min_after']} after "
-        "(above the CPU count, other work was competing for the cores).", "",
+        f"1-minute load average {m['load_average_1min']} before and {m['load_average_1min_after']} after"
+        + (" (above the CPU count before the run: other work was competing for the cores)."
+           if m["load_average_1min"] > m["cpus"] else " (the machine was otherwise idle; the run itself loads it)."), "",
         "Values are p50 / p95. Browser times come from the page's own clock: from the mouse-up (captured before the canvas "
         "handles it) to the page's last result element in the DOM with every result image loaded. The bare page "
         "(`tests/bare_canvas_app.py`) has the same canvas and no model; app and bare runs alternate. Ratio targets compare "
