@@ -34,15 +34,16 @@ def _test_set() -> bican.data.Split:
     return bican.data.load("test", fetch=False)
 
 
-def model_selector() -> bican.Codec:
-    """Every installed model, shipped and promoted, in the sidebar; the default one preselected."""
+def _model_names() -> list[str]:
     studio.one_thread()  # every page calls this first, on every run, in the run's own thread
     names = list(bican.available())
     if not names:
         st.error("No codec model is installed: `weights/` holds no *.safetensors file.")
         st.stop()
-    index = names.index(bican.DEFAULT_MODEL) if bican.DEFAULT_MODEL in names else 0
-    name = st.sidebar.selectbox("Model", names, index=index, key="model")
+    return names
+
+
+def _codec(name: str) -> bican.Codec:
     try:
         return load_codec(name)
     except bican.WeightsError as exc:
@@ -50,9 +51,25 @@ def model_selector() -> bican.Codec:
         st.stop()
 
 
-def models() -> tuple[bican.Codec, object]:
-    """The selected codec and the classifier, both loaded before any digit arrives."""
-    return model_selector(), load_classifier()
+def _default(names: list[str]) -> str:
+    return bican.DEFAULT_MODEL if bican.DEFAULT_MODEL in names else names[0]
+
+
+def model_selector() -> bican.Codec:
+    """Every installed model, shipped and promoted, in the sidebar; the default one preselected."""
+    names = _model_names()
+    name = st.sidebar.selectbox("Model", names, index=names.index(_default(names)), key="model")
+    return _codec(name)
+
+
+def selected_models() -> tuple[bican.Codec, object]:
+    """The codec chosen in the sidebar (its widget may come later in the script) and the classifier.
+
+    A fragment cannot draw into the sidebar, so the compress page's fragment reads the choice from session state.
+    """
+    names = _model_names()
+    name = st.session_state.get("model")
+    return _codec(name if name in names else _default(names)), load_classifier()
 
 
 def progress_bar(text: str):
