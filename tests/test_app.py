@@ -59,6 +59,16 @@ def test_picking_digit_n_shows_its_bytes(codec, mnist_test):
     assert len(at.image) == 3  # input, reconstruction, difference
 
 
+def test_choosing_another_model_recodes_the_digit(mnist_test):
+    at = page("compress")
+    at.radio(key="source").set_value("Pick").run()
+    at.number_input(key="pick_index").set_value(5).run()
+    other = next(name for name in bican.available() if name != bican.DEFAULT_MODEL)
+    at.selectbox(key="model").set_value(other).run()
+    assert not at.exception
+    assert shown_hex(at) == studio.hex_text(bican.load(other).encode(mnist_test.images[5])[0][0])
+
+
 def test_picking_by_class_gives_that_class(mnist_test):
     at = page("compress")
     at.radio(key="source").set_value("Pick").run()
