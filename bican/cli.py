@@ -170,13 +170,14 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     bar = tqdm(unit="step", dynamic_ncols=True, disable=not lead)
-    # A registry run's writer keeps events.jsonl itself; a plain run writes it here.
-    events = (out / "events.jsonl").open("a") if lead and listener is None else None
+    from .runs import EventLog
+
+    # A registry run's writer keeps events.jsonl itself; a plain run logs the same way here.
+    events = EventLog(out / "events.jsonl") if lead and listener is None else None
 
     def listen(event: dict) -> None:
         if events is not None:
-            events.write(json.dumps(event) + "\n")
-            events.flush()
+            events(event)
         if event["type"] == "start":
             bar.reset(total=event["total_steps"])
             bar.update(event["resumed_at"])

@@ -315,6 +315,24 @@ class Registry:
         return RunWriter(self, check_id(run_id))
 
 
+class EventLog:
+    """events.jsonl of a run directory: one JSON object a line, stamped with the wall-clock "time"."""
+
+    def __init__(self, path: Path):
+        self.file = path.open("a", encoding="utf-8")
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            self.file.write("\n")  # a SIGKILL can leave half a line; the next event must start a line of its own
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict) -> None:
+        with self._lock:
+            self.file.write(json.dumps({"time": round(time.time(), 3), **event}) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class RunWriter:
     """A bican.train listener in the trainer's process: appends events, beats the heartbeat, sets the end status.
 
@@ -327,23 +345,17 @@ class RunWriter:
         self.best_loss = float("inf")
         self.end: dict | None = None
         self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._beat = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
 
     def __enter__(self) -> RunWriter:
-        path = self.registry.run_dir(self.run_id) / "events.jsonl"
         self.base_active = self.registry._row(self.run_id).active_s
         self.started = time.time()
-        self.file = path.open("a", encoding="utf-8")
-        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            self.file.write("\n")  # a SIGKILL can leave half a line; the next event must start a line of its own
+        self.log = EventLog(self.registry.run_dir(self.run_id) / "events.jsonl")
         self._beat.start()
         return self
 
     def __call__(self, event: dict) -> None:
-        with self._lock:
-            self.file.write(json.dumps({"time": round(time.time(), 3), **event}) + "\n")
-            self.file.flush()
+        self.log(event)
         kind = event["type"]
         if kind == "start":
             self.progress["step"] = event["resumed_at"]
@@ -360,7 +372,7 @@ class RunWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stop.set()
         self._beat.join()
-        self.file.close()
+        self.log.close()
         fields = {"step": self.progress["step"], "active_s": self._active(), "pid": None}
         if self.end is not None:
             fields |= {"status": self.end["status"], "reason": self.end["reason"]}
