@@ -34,9 +34,11 @@ class Codec:
         self.latents = model.cfg.latents
         # The seed is the reference row: it keeps its plain one-pass 8-bit code.
         self.rounds = FIXED_POINT_ROUNDS if tables is not None else 0
-        low, high = (np.zeros(self.latents), np.full(self.latents, 255)) if tables is None else (tables.low, tables.high)
-        self._low = torch.tensor(low, dtype=torch.float32, device=self.device)
-        self._high = torch.tensor(high, dtype=torch.float32, device=self.device)
+        # Each latent's symbol range: the prior's table, or one byte for the seed's fixed-length code.
+        self.low, self.high = ((np.zeros(self.latents, np.int64), np.full(self.latents, 255, np.int64))
+                               if tables is None else (tables.low, tables.high))
+        self._low = torch.tensor(self.low, dtype=torch.float32, device=self.device)
+        self._high = torch.tensor(self.high, dtype=torch.float32, device=self.device)
         self._cdfs = None if tables is None else [row[: n + 1].tolist() for row, n in zip(tables.cdf, tables.sizes)]
 
     # --- the networks -------------------------------------------------------------------------

@@ -87,9 +87,7 @@ def hex_text(data: bytes, per_line: int = 16) -> str:
 
 def symbol_range(codec: Codec) -> tuple[np.ndarray, np.ndarray]:
     """The lowest and highest symbol each latent can take: the prior's table, or a byte for the seed."""
-    if codec.tables is None:
-        return np.zeros(codec.latents, np.int64), np.full(codec.latents, 255, np.int64)
-    return codec.tables.low.copy(), codec.tables.high.copy()
+    return codec.low.copy(), codec.high.copy()
 
 
 def code_cost(codec: Codec, symbols: np.ndarray) -> tuple[float, int]:

@@ -161,9 +161,12 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     codec = Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", val_set.device)
     digits = val_set.cpu().numpy()
     symbols = codec.symbols(digits)
-    recon = codec.reconstruct(symbols)
+    with torch.no_grad():  # one decoder pass serves both yardsticks: uint8 PSNR and the seed's native MSE
+        x_hat = model.decompressor(torch.from_numpy(symbols).to(val_set.device).float())
+        recon = model.to_uint8(x_hat).cpu().numpy()
+        native_mse = float(F.mse_loss(x_hat.float(), model.to_native(val_set)))
     metrics = {"psnr_db": psnr(digits, recon), "ideal_bytes_per_digit": float(codec.ideal_bits(symbols).mean() / 8),
-               "decompressor_mse": _native_mse(model, val_set, symbols)}
+               "decompressor_mse": native_mse}
     if cfg.val_coded:
         coded = evaluate(codec, digits[: cfg.val_coded])
         metrics |= {k: coded[k] for k in ("bytes_per_digit", "idempotent_fraction")}
@@ -181,14 +184,6 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
         return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
     return None
-
-
-@torch.no_grad()
-def _native_mse(model: BiCAN, digits: torch.Tensor, symbols: np.ndarray) -> float:
-    """The seed's own yardstick: MSE(x, D(code)) at the network's input size on the [-1, 1] scale."""
-    x = model.to_native(digits)
-    x_hat = model.decompressor(torch.from_numpy(symbols).to(digits.device).float())
-    return float(F.mse_loss(x_hat.float(), x))
 
 
 def _end(out: Path | None, status: str, reason: str, state: dict) -> Event:
