@@ -26,8 +26,15 @@ def _series(rows: list[dict]) -> tuple[dict[str, list[dict]], float]:
     return groups, ceiling
 
 
-def rd_figure(rows: list[dict]) -> dict:
-    """A plotly figure spec (plain JSON): bytes/digit on a log axis against PSNR."""
+def rd_figure(rows: list[dict], lossless: bool = True) -> dict:
+    """A plotly figure spec (plain JSON): bytes/digit on a log axis against PSNR.
+
+    Args:
+        rows: bench's rate_distortion rows.
+        lossless: also draw the lossless codecs, on a line above the best lossy point.
+    """
+    if not lossless:
+        rows = [r for r in rows if r["psnr_db"] is not None]
     groups, ceiling = _series(rows)
     traces = [{"type": "scatter", "mode": "lines+markers", "name": codec,
                "x": [p["bytes_per_digit"] for p in points], "y": [p["y"] for p in points],
@@ -36,8 +43,9 @@ def rd_figure(rows: list[dict]) -> dict:
               for codec, points in groups.items()]
     layout = {"title": "MNIST test set: bytes per digit against PSNR (28x28)",
               "xaxis": {"title": "bytes per digit (actual, headers counted)", "type": "log"},
-              "yaxis": {"title": "PSNR (dB)"}, "template": "plotly_white",
-              "annotations": [{"x": 1, "xref": "paper", "y": ceiling, "text": "lossless", "showarrow": False}]}
+              "yaxis": {"title": "PSNR (dB)"}, "template": "plotly_white", "legend": {"title": {"text": "codec"}},
+              "annotations": [{"x": 1, "xref": "paper", "y": ceiling, "text": "lossless", "showarrow": False}]
+              if lossless else []}
     return {"data": traces, "layout": layout}
 
 

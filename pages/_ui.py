@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import bican
-from bican import studio
+from bican import charts, studio
 
 BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
 
@@ -246,18 +246,9 @@ def bench_results() -> dict | None:
 
 
 def rd_figure(rows: list[dict]) -> go.Figure:
-    """Rate–distortion curves: one line per codec, bytes per digit (log) against PSNR."""
-    figure = go.Figure()
-    for codec in dict.fromkeys(r["codec"] for r in rows):
-        points = sorted((r for r in rows if r["codec"] == codec and r["psnr_db"] is not None),
-                        key=lambda r: r["bytes_per_digit"])
-        if points:
-            figure.add_trace(go.Scatter(
-                x=[p["bytes_per_digit"] for p in points], y=[p["psnr_db"] for p in points], name=codec,
-                mode="lines+markers", text=[p["setting"] for p in points],
-                hovertemplate="%{text}<br>%{x:.2f} B/digit<br>%{y:.2f} dB<extra>" + codec + "</extra>"))
-    figure.update_layout(xaxis={"type": "log", "title": "bytes per digit (log scale)"}, yaxis={"title": "PSNR (dB)"},
-                         legend={"title": "codec"}, margin={"t": 30}, height=480)
+    """The docs' rate–distortion chart; the page lists the lossless codecs in a table instead."""
+    figure = go.Figure(charts.rd_figure(rows, lossless=False))
+    figure.update_layout(title=None, margin={"t": 30}, height=480)
     return figure
 
 
