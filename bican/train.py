@@ -53,7 +53,7 @@ class Objective(nn.Module):
 
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is available")
+        raise RuntimeError("device 'cuda' needs a CUDA GPU, and no CUDA GPU is available here; choose auto or cpu")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)

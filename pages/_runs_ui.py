@@ -102,8 +102,12 @@ def start(preset: str, cfg: TrainConfig) -> runs.Run:
     """Launch through bican.runs; the token makes a double click on Start one launch."""
     import torch
 
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' needs a CUDA GPU, and this machine has none; choose auto or cpu")
+    from bican.train import resolve_device
+
+    try:
+        resolve_device(cfg.device)  # refuse here, before a run is queued that could only fail
+    except RuntimeError as exc:
+        raise ConfigError(str(exc)) from None
     token = f"{_session_nonce()}-{hashlib.sha256(cfg.to_json().encode()).hexdigest()[:16]}"
     return runs.launch(cfg, cuda=torch.cuda.is_available(), preset=preset, token=token)
 
