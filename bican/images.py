@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from . import data
 
@@ -78,6 +78,8 @@ def png_digit(content: bytes) -> np.ndarray:
             if img.width * img.height > MAX_PIXELS:
                 raise ValueError(f"{img.width}x{img.height} is too large for a digit")
             array = np.array(img.convert("RGBA" if "A" in img.mode else "L"))  # writable, for torch
+    except UnidentifiedImageError:
+        raise ValueError("not a readable PNG (not an image file at all)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable PNG ({exc})") from exc
     plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127
