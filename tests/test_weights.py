@@ -19,7 +19,9 @@ def test_save_load_round_trip(tmp_path):
     loaded = weights.load(str(tmp_path / "m.safetensors"))
     assert loaded.fingerprint == fp and loaded.info == {"note": "x"}
     for (k, a), b in zip(model.state_dict().items(), loaded.model.state_dict().values()):
-        assert torch.equal(a, b), k
+        # The networks are stored as float16 and come back as float32: equal after the same rounding.
+        expected = a.half().float() if k.startswith(("compressor.", "decompressor.")) else a
+        assert b.dtype == a.dtype and torch.equal(expected, b), k
     tables = model.prior.tables()
     assert np.array_equal(loaded.tables.cdf, tables.cdf) and np.array_equal(loaded.tables.low, tables.low)
 
