@@ -62,6 +62,9 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
         archive = c.pack(c.encode_symbols(symbols))
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
         speed.append({"what": f"{name}: compress + decompress, CPU", "digits_per_s": _throughput(c, digits)})
+        if torch.cuda.is_available():
+            speed.append({"what": f"{name}: compress + decompress, networks on {torch.cuda.get_device_name()}, "
+                                  "range coder on the CPU", "digits_per_s": _throughput(codec.load(name, "cuda"), digits)})
     report("classical codecs", 0.6)
     rd += baselines.reference_points(digits, lambda stage, f: report(stage, 0.6 + 0.4 * f))
     report("done", 1.0)
@@ -87,7 +90,7 @@ def _throughput(c: codec.Codec, digits: np.ndarray) -> float:
 
 def train_bench(cfg: TrainConfig, target_db: float, max_bytes: float, budget_s: float) -> dict:
     """Wall time for a training run to first reach target_db at <= max_bytes on validation."""
-    from .train import train
+    from .train import resolve_device, train
 
     started, hit = time.perf_counter(), {}
 
@@ -101,7 +104,7 @@ def train_bench(cfg: TrainConfig, target_db: float, max_bytes: float, budget_s: 
     return {"machine": machine(), "target_db": target_db, "max_bytes": max_bytes, "reached": bool(hit),
             "wall_s": hit.get("wall_s", time.perf_counter() - started), "epoch": hit.get("epoch", end["epoch"]),
             "psnr_db": hit.get("psnr_db"), "bytes_per_digit": hit.get("bytes_per_digit"),
-            "device": str(cfg.device)}
+            "device": resolve_device(cfg.device).type, "config": cfg.to_dict()}
 
 
 def write(result: dict, docs: Path = DOCS) -> None:
@@ -162,4 +165,4 @@ def write_train(result: dict, docs: Path = DOCS) -> None:
             f"{result['target_db']} dB at <= {result['max_bytes']} B/digit in {result['wall_s']:.1f} s wall "
             f"(epoch {result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit; "
             "data loading included, process start excluded).")
-    replace_section(docs / "BENCHMARKS.md", "Training speed", body)
+    replace_section(docs / "BENCHMARKS.md", f"Training speed, {result['device']}", body)

@@ -78,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks; numbers go to docs/BENCHMARKS.md")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
     s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
-    s.add_argument("--preset", default="entropy", choices=list(PRESETS), help="train: config to time (default: %(default)s)")
-    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="train: (default: %(default)s)")
+    s.add_argument("--preset", choices=list(PRESETS), help="train: config to time (default: entropy)")
+    s.add_argument("--config", type=Path, help="train: TrainConfig as JSON; overrides the preset's fields it names")
+    s.add_argument("--epochs", type=int, help="train: override the number of epochs")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train: override the device (preset default: auto)")
     s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
     s.add_argument("--budget", type=float, default=600, help="train: give up after this many seconds (default: %(default)s)")
@@ -251,7 +253,7 @@ def _bench(args) -> int:
     from . import bench
 
     if args.what == "train":
-        cfg = dataclasses.replace(preset(args.preset), device=args.device)
+        cfg = load_train_config(args)
         result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
         bench.write_train(result)
     else:

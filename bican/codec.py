@@ -15,7 +15,7 @@ from .bitstream import BitstreamError
 from .model import BiCAN
 from .prior import CdfTables
 
-FIXED_POINT_ROUNDS = 8  # recompression rounds that make entropy codes idempotent (99-100 % measured)
+FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempotent; 8 left 97.6 % at 18 B, 16 99.7 %
 BATCH = 4096
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None

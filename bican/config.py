@@ -57,6 +57,9 @@ class TrainConfig:
     # Weight of the compressor (code cycle) loss MSE(C(x), C(D(y))). It must be large (tens) for the entropy
     # family: at 0.1 only 93 % of codes reached a recompression fixed point, at 100, 99.5 %.
     cycle_weight: float = 50.0
+    # Recompression rounds y <- round(C(D(y))) applied to the code the decoder trains on (entropy family).
+    # The codec iterates to that fixed point when it encodes; training on the same codes removes the mismatch.
+    fixed_point_rounds: int = 0
     # Clip the gradient norm; the unclipped seed diverged after about 14 epochs.
     grad_clip: float = 1.0
     # "auto" picks CUDA when present, else the CPU.
@@ -80,6 +83,7 @@ class TrainConfig:
         _check(0 < self.lam <= 1, f"lam must be in (0, 1], not {self.lam}")
         _check(self.image_weight >= 0, f"image_weight must be >= 0, not {self.image_weight}")
         _check(self.cycle_weight >= 0, f"cycle_weight must be >= 0, not {self.cycle_weight}")
+        _check(0 <= self.fixed_point_rounds <= 16, f"fixed_point_rounds must be in 0..16, not {self.fixed_point_rounds}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, not {self.grad_clip}")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
         _check(100 <= self.val_size <= 20000, f"val_size must be in 100..20000, not {self.val_size}")

@@ -39,7 +39,8 @@ class Objective(nn.Module):
         m, cfg = self.model, self.cfg
         x = m.to_native(digits)
         y = m.compressor(x)
-        x_hat = m.decompressor(m.quantize(y, "round"))
+        code = self._settled(y) if cfg.fixed_point_rounds and m.prior is not None else m.quantize(y, "round")
+        x_hat = m.decompressor(code)
         decompressor = F.mse_loss(x_hat.float(), x)  # the image cycle
         compressor = F.mse_loss(m.compressor(x_hat).float() / m.code_scale, y.float() / m.code_scale)  # the code cycle
         if m.prior is None:
@@ -49,6 +50,39 @@ class Objective(nn.Module):
             rate = m.prior.bits(m.quantize(y.float(), "noise")).mean()
             total = rate + decompressor / cfg.lam + cfg.cycle_weight * compressor
         return {"decompressor": decompressor, "compressor": compressor, "rate": rate, "total": total}
+
+
+    def _settled(self, y: torch.Tensor) -> torch.Tensor:
+        """The code the codec would store, with the straight-through gradient of plain rounding."""
+        m = self.model
+        with torch.no_grad():
+            code = torch.round(y)
+            for _ in range(self.cfg.fixed_point_rounds):
+                code = torch.round(m.compressor(m.decompressor(code)).float())
+        return y + (code - y).detach()
+
+
+class _Readout:
+    """One step's losses on their way to the host: the copy is queued now and waited for one step later,
+    so reading them never stalls the GPU (a per-step sync cost small models on CUDA a third of their speed)."""
+
+    def __init__(self, losses: dict[str, torch.Tensor], event: Event):
+        self.names, self.event = list(losses), event
+        values = torch.stack([v.detach().float() for v in losses.values()])
+        self.values = values.to("cpu", non_blocking=True)
+        self.ready = torch.cuda.Event() if values.is_cuda else None
+        if self.ready is not None:
+            self.ready.record()
+
+    def report(self, emit: Listener) -> str | None:
+        """Emit the step event; or return why the run must stop."""
+        if self.ready is not None:
+            self.ready.synchronize()
+        event = self.event | dict(zip(self.names, self.values.tolist()))
+        if not math.isfinite(event["total"]):
+            return f"loss became NaN or infinite at step {event['step']}"
+        emit(event)
+        return None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,27 +156,32 @@ def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train_set), generator=generator.manual_seed(cfg.seed * 1000 + rank + epoch))
+        order, pending = order.to(device), None  # indexing on the device: no host copy waits for the GPU
         for i in range(state["step"] - epoch * steps_per_epoch, steps_per_epoch):
             if state["step"] >= total_steps:
                 break
             _set_lr(optimizer, cfg, state["step"], total_steps)
-            batch = train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)]
             with amp:
-                losses = step_fn(batch)
-            if not torch.isfinite(losses["total"]):
-                return _end(out, "failed", f"loss became NaN or infinite at step {state['step']}", state)
+                losses = step_fn(train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]])
+            readout = _Readout(losses, {"type": "step", "step": state["step"] + 1, "epoch": epoch + 1,
+                                        "lr": optimizer.param_groups[0]["lr"]})
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             state["step"] += 1
-            emit({"type": "step", "step": state["step"], "epoch": epoch + 1,
-                  **{k: float(v.detach()) for k, v in losses.items()}, "lr": optimizer.param_groups[0]["lr"]})
+            reason, pending = pending and pending.report(emit), readout
+            if reason:
+                return _end(out, "failed", reason, state)
             if _agree(stop(), device, world):
+                if reason := pending.report(emit):
+                    return _end(out, "failed", reason, state)
                 state["epoch"] = epoch
                 _checkpoint(out, model, optimizer, state, rank)
                 return _end(out, "cancelled", "stopped on request", state)
+        if reason := pending and pending.report(emit):
+            return _end(out, "failed", reason, state)
         state["epoch"] = epoch + 1
         verdict = _validate(cfg, model, val_set, state, epoch, time.perf_counter() - started, emit, out, rank)
         _checkpoint(out, model, optimizer, state, rank)
