@@ -96,6 +96,13 @@ def grid(digits: np.ndarray, columns: int = 10) -> np.ndarray:
     return canvas
 
 
+def png(image: np.ndarray, optimize: bool = False) -> bytes:
+    """A uint8 grayscale array as 8-bit PNG bytes; `optimize` trades encoding time for the smallest file."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=optimize)
+    return buffer.getvalue()
+
+
 def write_digits(path: Path, digits: np.ndarray) -> None:
     path = Path(path)
     if path.suffix == ".npy":

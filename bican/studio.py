@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,7 @@ from .evaluate import classify, psnr, ssim
 from .model import Classifier
 
 RAW_BYTES = 28 * 28
+HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress page, for tests and bench_app to find
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ def analyse(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Analysis
 
 def png_size(digit: np.ndarray) -> int:
     """Bytes of a digit as an optimized 8-bit grayscale PNG, the everyday lossless reference."""
-    buffer = io.BytesIO()
-    Image.fromarray(digit).save(buffer, format="PNG", optimize=True)
-    return buffer.tell()
+    return len(images.png(digit, optimize=True))
 
 
 def hex_text(data: bytes, per_line: int = 16) -> str:

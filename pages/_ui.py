@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -138,35 +140,62 @@ def enlarge(digit: np.ndarray, scale: int = 8) -> np.ndarray:
     return np.kron(digit, np.ones((scale, scale), np.uint8))
 
 
-def show_images(pairs: list[tuple[np.ndarray, str]]) -> None:
-    for column, (image, caption) in zip(st.columns(len(pairs)), pairs):
-        column.image(enlarge(image), caption=caption)
-
-
 def analyse(codec: bican.Codec, classifier, digit: np.ndarray) -> studio.Analysis:
     return studio.analyse(codec, digit, classifier)
 
 
-def show_analysis(codec: bican.Codec, result: studio.Analysis) -> None:
+# Each element costs the browser a render, and the first of its kind a script to fetch and compile; on a starved CPU
+# that outweighed the computing (measured in docs/BENCHMARKS.md). So the whole result is one markdown element.
+NOTES = ("<small>Ideal: the code's information content under the prior; the stream is what is stored. "
+         "PNG: the same 28x28 input as an optimized grayscale PNG. "
+         "Recompression: encoding the reconstruction again gives the same stream.</small>")
+
+
+def png_url(digit: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(bican.images.png(digit)).decode()
+
+
+def panels(pairs: list[tuple[np.ndarray, str]]) -> str:
+    """Digits side by side as HTML, each inline as its 28x28 PNG, in equal columns.
+
+    The browser enlarges them, pixelated (nearest-neighbour: every pixel a crisp square), so a panel is a few hundred
+    bytes in the page and no media file is fetched. Square from the start, they never shift the layout as they decode.
+    """
+    figures = "".join(f'<figure style="margin:0;text-align:center"><img src="{png_url(image)}" alt="{escape(caption)}" '
+                      'style="width:100%;aspect-ratio:1;object-fit:fill;image-rendering:pixelated">'
+                      f"<figcaption>{escape(caption)}</figcaption></figure>" for image, caption in pairs)
+    return f'<div style="display:grid;grid-template-columns:repeat({len(pairs)},1fr);gap:1rem">{figures}</div>'
+
+
+def hex_lines(text: str) -> str:
+    """Inline code, line by line: a code block would load a syntax highlighter for plain hex."""
+    return f'<div class="{studio.HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in text.splitlines()) + "</div>"
+
+
+def measures(result: studio.Analysis) -> str:
+    """Bytes, ideal bits and quality as a markdown table, labels above values."""
+    size, bits = len(result.stream), result.ideal_bits
+    check = "✓ same bytes" if result.recompresses else "✗ other bytes"
+    return "\n".join([
+        "| Stream | Ideal | Raw | PNG |", "|---|---|---|---|",
+        f"| **{size} B** ({size - studio.RAW_BYTES:+d} B vs raw) | {bits / 8:.2f} B ({bits:.1f} bits) "
+        f"| {studio.RAW_BYTES} B | {result.png_bytes} B |",
+        "| **PSNR** | **SSIM** | **Class** (input → output) | **Recompression** |",
+        f"| {result.psnr_db:.1f} dB | {result.ssim:.3f} | {result.predicted} → {result.predicted_recon} | {check} |",
+    ])
+
+
+def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
     """Input, reconstruction and difference side by side, then the stream and every measure of it."""
-    show_images([(result.digit, "input"), (result.recon, "reconstruction"), (result.difference, "|difference|")])
-    size = len(result.stream)
-    st.markdown(f"**The stream: {size} bytes** with `{codec.name}` ({codec.fingerprint})")
-    st.code(result.hex, language=None)
-    row = st.columns(4)
-    row[0].metric("Stream", f"{size} B", f"{size - studio.RAW_BYTES} B vs raw", delta_color="inverse")
-    row[1].metric("Ideal", f"{result.ideal_bits / 8:.2f} B", f"{result.ideal_bits:.1f} bits", delta_color="off",
-                  delta_arrow="off", help="The code's information content under the prior; the stream is what is stored.")
-    row[2].metric("Raw", f"{studio.RAW_BYTES} B")
-    row[3].metric("PNG", f"{result.png_bytes} B", help="The same 28x28 input as an optimized grayscale PNG.")
-    row = st.columns(4)
-    row[0].metric("PSNR", f"{result.psnr_db:.1f} dB")
-    row[1].metric("SSIM", f"{result.ssim:.3f}")
-    row[2].metric("Class", f"{result.predicted} → {result.predicted_recon}", "input → output",
-                  delta_color="off", delta_arrow="off")
-    row[3].metric("Recompression", "✓" if result.recompresses else "✗",
-                  "same bytes" if result.recompresses else "other bytes", delta_color="off", delta_arrow="off",
-                  help="Encoding the reconstruction again gives the same stream.")
+    return "\n\n".join([
+        panels([(result.digit, "input"), (result.recon, "reconstruction"), (result.difference, "|difference|")]),
+        f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
+        hex_lines(result.hex), measures(result), NOTES,
+    ])
+
+
+def show_analysis(codec: bican.Codec, result: studio.Analysis) -> None:
+    st.markdown(result_markdown(codec, result), unsafe_allow_html=True)
     st.download_button("Download as .bican", codec.pack([result.stream]), file_name="digit.bican",
                        mime="application/octet-stream", on_click="ignore", key="download")
 

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,22 @@ def codec() -> bican.Codec:
     return bican.load(bican.DEFAULT_MODEL)
 
 
+def results(at: AppTest) -> list[str]:
+    """The compress page's result: the markdown holding the stream's hex (none before a digit is given)."""
+    return [m.value for m in at.markdown if studio.HEX_CLASS in m.value]
+
+
 def shown_hex(at: AppTest) -> str:
-    [code] = at.code
-    return code.value
+    [html] = results(at)
+    [lines] = re.findall(rf'<div class="{studio.HEX_CLASS}">(.*?)</div>', html)
+    return "\n".join(re.findall(r"<code>(.*?)</code>", lines))
+
+
+def shown_images(at: AppTest) -> dict[str, np.ndarray]:
+    """The result's inline PNGs by their alt text, decoded."""
+    [html] = results(at)
+    found = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', html)
+    return {alt: np.asarray(Image.open(io.BytesIO(base64.b64decode(data)))) for data, alt in found}
 
 
 def png(array: np.ndarray) -> bytes:
@@ -51,12 +65,15 @@ def test_picking_digit_n_shows_its_bytes(codec, mnist_test):
     streams, _ = codec.encode(mnist_test.images[1234])
     assert shown_hex(at) == studio.hex_text(streams[0])
     expected = studio.analyse(codec, mnist_test.images[1234], bican.load_classifier())
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Stream"] == f"{len(streams[0])} B"
-    assert metrics["PSNR"] == f"{expected.psnr_db:.1f} dB"
-    assert metrics["Class"] == f"{expected.predicted} → {expected.predicted_recon}"
-    assert metrics["Recompression"] == ("✓" if expected.recompresses else "✗")
-    assert len(at.image) == 3  # input, reconstruction, difference
+    [html] = results(at)
+    assert f"| **{len(streams[0])} B** ({len(streams[0]) - 784:+d} B vs raw) | {expected.ideal_bits / 8:.2f} B " in html
+    assert f"| 784 B | {expected.png_bytes} B |" in html
+    assert f"| {expected.psnr_db:.1f} dB | {expected.ssim:.3f} | {expected.predicted} → {expected.predicted_recon} | " in html
+    assert ("| ✓ same bytes |" if expected.recompresses else "| ✗ other bytes |") in html
+    images = shown_images(at)
+    assert list(images) == ["input", "reconstruction", "|difference|"]
+    for image, digit in zip(images.values(), [expected.digit, expected.recon, expected.difference]):
+        assert np.array_equal(image, digit)
 
 
 def test_choosing_another_model_recodes_the_digit(mnist_test):
@@ -98,14 +115,14 @@ def canvas_state(rgba: np.ndarray) -> dict:
 
 def test_drawing_in_session_state_gives_a_reconstruction(codec, mnist_test):
     at = page("compress")
-    assert not at.code  # a blank canvas: nothing to compress yet
+    assert not results(at)  # a blank canvas: nothing to compress yet
     canvas = studio.canvas_of(mnist_test.images[42])
     at.session_state["canvas"] = canvas_state(canvas)
     at.run()
     assert not at.exception
     streams, _ = codec.encode(studio.from_canvas(canvas))
     assert shown_hex(at) == studio.hex_text(streams[0])
-    assert [i.proto.imgs[0].caption for i in at.image] == ["input", "reconstruction", "|difference|"]
+    assert np.array_equal(shown_images(at)["reconstruction"], codec.decode(streams)[0])
 
 
 def test_png_upload(codec, mnist_test):
