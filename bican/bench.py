@@ -150,12 +150,13 @@ def replace_section(path: Path, title: str, body: str) -> None:
     """Rewrite one '## title' section of a markdown file (up to the next '## '), keeping the others."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery number here was measured by the command named in it.\n"
     head = f"## {title}\n"
+    section = f"{head}\n{body.strip()}\n"
     start = text.find(head)
     if start < 0:
-        text = text.rstrip("\n") + f"\n\n{head}\n{body}\n"
+        text = text.rstrip("\n") + f"\n\n{section}"
     else:
         end = text.find("\n## ", start + len(head))
-        text = text[:start] + f"{head}\n{body}\n" + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section + (f"\n{text[end + 1:]}" if end >= 0 else "")
     path.write_text(text)
 
 

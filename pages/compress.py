@@ -23,6 +23,7 @@ def workspace() -> None:
     with right:
         if digit is None:
             st.info("Draw a digit, pick one from MNIST, or upload a PNG.")
+            _ui.show_empty_result()
         else:
             with st.container(key="result"):
                 _ui.show_analysis(codec, _ui.analyse(codec, classifier, digit))
