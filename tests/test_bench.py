@@ -32,3 +32,11 @@ def test_file_sizes_table_matches_numpy(tmp_path):
     np.save(tmp_path / "x.npy", array)
     assert rows[".npy"] == (tmp_path / "x.npy").stat().st_size
     assert rows[".npy.gz"] < rows[".npy"] + 40
+
+
+def test_replace_section_keeps_the_others_apart(tmp_path):
+    path = tmp_path / "B.md"
+    path.write_text("# B\n\n## One\n\nold\n\n## Two\n\nkept\n")
+    bench.replace_section(path, "One", "new\n\n\n")
+    bench.replace_section(path, "Three", "added")
+    assert path.read_text() == "# B\n\n## One\n\nnew\n\n## Two\n\nkept\n\n## Three\n\nadded\n"

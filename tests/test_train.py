@@ -80,3 +80,19 @@ def test_cuda_request_without_gpu_is_clear(tmp_path):
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         _run(tmp_path, dataclasses.replace(TINY, device="cuda"))
+
+
+def test_fixed_point_rounds_train_the_decoder_on_the_codecs_codes(mnist_test):
+    import torch
+
+    model = weights.load("entropy-05b").model.train()  # a trained pair, whose codes do move under recompression
+    cfg = dataclasses.replace(TINY, model=model.cfg, fixed_point_rounds=3)
+    y = model.compressor(model.to_native(torch.from_numpy(mnist_test.images[:64].copy())))
+    code = Objective(model, cfg)._settled(y)
+    expected = torch.round(y)
+    with torch.no_grad():
+        for _ in range(3):
+            expected = torch.round(model.compressor(model.decompressor(expected)))
+    assert torch.equal(code.detach(), expected) and not torch.equal(expected, torch.round(y))
+    code.sum().backward()  # straight-through: the gradient reaches the compressor as if the code were y
+    assert all(p.grad is not None for p in model.compressor.parameters())
