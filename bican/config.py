@@ -57,8 +57,8 @@ class TrainConfig:
     # Weight of the compressor (code cycle) loss MSE(C(x), C(D(y))). It must be large (tens) for the entropy
     # family: at 0.1 only 93 % of codes reached a recompression fixed point, at 100, 99.5 %.
     cycle_weight: float = 50.0
-    # Recompression rounds y <- round(C(D(y))) applied to the code the decoder trains on (entropy family).
-    # The codec iterates to that fixed point when it encodes; training on the same codes removes the mismatch.
+    # Recompression rounds y <- round(C(D(y))) applied to the code the decoder trains on (entropy family), since the
+    # codec iterates to that fixed point when it encodes. 2 gained 0.4 dB at 4.8 B/digit and lost dB above 8 B.
     fixed_point_rounds: int = 0
     # Clip the gradient norm; the unclipped seed diverged after about 14 epochs.
     grad_clip: float = 1.0

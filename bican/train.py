@@ -51,7 +51,6 @@ class Objective(nn.Module):
             total = rate + decompressor / cfg.lam + cfg.cycle_weight * compressor
         return {"decompressor": decompressor, "compressor": compressor, "rate": rate, "total": total}
 
-
     def _settled(self, y: torch.Tensor) -> torch.Tensor:
         """The code the codec would store, with the straight-through gradient of plain rounding."""
         m = self.model
@@ -63,8 +62,8 @@ class Objective(nn.Module):
 
 
 class _Readout:
-    """One step's losses on their way to the host: the copy is queued now and waited for one step later,
-    so reading them never stalls the GPU (a per-step sync cost small models on CUDA a third of their speed)."""
+    """One step's losses on their way to the host: the copy is queued now and waited for one step later, so the
+    host never waits for the GPU to drain before queueing the next step. A NaN is therefore seen a step late."""
 
     def __init__(self, losses: dict[str, torch.Tensor], event: Event):
         self.names, self.event = list(losses), event

@@ -77,8 +77,8 @@ def save(path: Path, model: BiCAN, info: dict[str, Any] | None = None) -> str:
 
 
 def _storage(name: str, value: torch.Tensor) -> torch.Tensor:
-    # The networks' weights travel as float16: half the bytes, and 3 significant digits stay far below what moves
-    # a latent across a quantization step. The prior and batch-norm statistics keep float32; they are small.
+    # The networks' weights travel as float16: half the bytes, for no measurable loss (entropy-10b gave 9.83 B and
+    # 21.6 dB both ways). The prior and batch-norm statistics keep float32; they are small.
     value = value.detach().cpu().contiguous()
     if value.dtype == torch.float32 and name.startswith(("compressor.", "decompressor.")) and "running_" not in name:
         return value.half()
