@@ -22,18 +22,21 @@ Progress = Callable[[str, float], None]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def machine() -> str:
-    """The machine in words: CPU model and cores, and the GPU if one is present."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name where Linux tells it; platform.processor() often says only "x86_64"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """The machine in words: CPU model and cores, and the GPU if one is present."""
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
+    return f"{cpu_name()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
 
 
 def codec_bench(progress: Progress | None = None, limit: int | None = None) -> dict:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import bench, data, studio, weights
 from . import codec as codecs
-from . import data, studio, weights
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -201,15 +201,11 @@ def compute_ms(codec: codecs.Codec, count: int) -> list[float]:
 
 def cold_start_s(browser, script: Path) -> float:
     """Spawning `streamlit run` to the canvas ready for drawing in a fresh browser session."""
-    server = Server(script)
-    try:
-        server.wait_ready()
+    with serve(script) as server:
         page = open_page(browser, server.url, idle=False)
         seconds = time.perf_counter() - server.started
         page.context.close()
         return seconds
-    finally:
-        server.close()
 
 
 def draw_ms(browser, url: str, kind: str, variant: int) -> float:
@@ -271,7 +267,7 @@ def browser_numbers(codec: codecs.Codec, trials: int, rounds: int, sessions: int
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    return {"platform": platform.platform(), "processor": bench.cpu_name(),
             "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2), "python": platform.python_version()}
 
 

@@ -21,7 +21,7 @@ BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
 # --- cached resources ---------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Loading the model…")
 def load_codec(name: str) -> bican.Codec:
-    codec = bican.load(name)
+    codec = bican.codec.load_cached(name)  # the cache decode_archive reads too: each model is loaded once per process
     codec.encode(np.zeros((28, 28), np.uint8))  # torch's first call is slow; pay it here, not on the first drawing
     return codec
 
@@ -140,12 +140,10 @@ def enlarge(digit: np.ndarray, scale: int = 8) -> np.ndarray:
     return np.kron(digit, np.ones((scale, scale), np.uint8))
 
 
-def analyse(codec: bican.Codec, classifier, digit: np.ndarray) -> studio.Analysis:
-    return studio.analyse(codec, digit, classifier)
-
-
 # Each element costs the browser a render, and the first of its kind a script to fetch and compile; on a starved CPU
 # that outweighed the computing (measured in docs/BENCHMARKS.md). So the whole result is one markdown element.
+CAPTIONS = ("input", "reconstruction", "|difference|")
+DOWNLOAD = "Download as .bican"
 NOTES = ("<small>Ideal: the code's information content under the prior; the stream is what is stored. "
          "PNG: the same 28x28 input as an optimized grayscale PNG. "
          "Recompression: encoding the reconstruction again gives the same stream.</small>")
@@ -188,7 +186,7 @@ def measures(result: studio.Analysis) -> str:
 def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
     """Input, reconstruction and difference side by side, then the stream and every measure of it."""
     return "\n\n".join([
-        panels([(result.digit, "input"), (result.recon, "reconstruction"), (result.difference, "|difference|")]),
+        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
         f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
         hex_lines(result.hex), measures(result), NOTES,
     ])
@@ -198,13 +196,14 @@ def show_empty_result() -> None:
     """The result's frame before there is a digit: blank panels and a disabled download. The page does not jump when
     the first result arrives, and the browser has loaded the code of both element kinds by then (~100 ms on 2 cores)."""
     blank = np.zeros((28, 28), np.uint8)
-    st.markdown(panels([(blank, "input"), (blank, "reconstruction"), (blank, "|difference|")]), unsafe_allow_html=True)
-    st.download_button("Download as .bican", b"", disabled=True, key="download_empty")
+    st.markdown(panels([(blank, caption) for caption in CAPTIONS]), unsafe_allow_html=True)
+    st.download_button(DOWNLOAD, b"", disabled=True, key="download_empty")
 
 
-def show_analysis(codec: bican.Codec, result: studio.Analysis) -> None:
+def show_analysis(codec: bican.Codec, classifier, digit: np.ndarray) -> None:
+    result = studio.analyse(codec, digit, classifier)
     st.markdown(result_markdown(codec, result), unsafe_allow_html=True)
-    st.download_button("Download as .bican", codec.pack([result.stream]), file_name="digit.bican",
+    st.download_button(DOWNLOAD, codec.pack([result.stream]), file_name="digit.bican",
                        mime="application/octet-stream", on_click="ignore", key="download")
 
 

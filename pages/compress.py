@@ -26,7 +26,7 @@ def workspace() -> None:
             _ui.show_empty_result()
         else:
             with st.container(key="result"):
-                _ui.show_analysis(codec, _ui.analyse(codec, classifier, digit))
+                _ui.show_analysis(codec, classifier, digit)
 
 
 workspace()
