@@ -16,7 +16,7 @@ import torch
 
 from . import baselines, codec, data, weights
 from .config import TrainConfig
-from .evaluate import evaluate
+from .evaluate import evaluate, round_trip
 
 Progress = Callable[[str, float], None]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -55,14 +55,14 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
     for i, name in enumerate(names):
         report(f"model {name}", 0.6 * i / max(1, len(names)))
         c = codec.load(name)
-        metrics = evaluate(c, digits, labels, classifier)
+        trip = round_trip(c, digits)
+        metrics = evaluate(c, digits, labels, classifier, trip)
         # The seed is a reference point, not a rung of the entropy-coded ladder: its own series.
         family = "BiCAN" if c.tables is not None else "BiCAN seed"
         rd.append({"codec": family, "setting": name, **{k: metrics[k] for k in (
             "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy")}})
-        symbols = c.symbols(digits)
-        sizes += baselines.file_sizes(f"{name} code", symbols.astype(_smallest_dtype(symbols)))
-        archive = c.pack(c.encode_symbols(symbols))
+        sizes += baselines.file_sizes(f"{name} code", trip.symbols.astype(_smallest_dtype(trip.symbols)))
+        archive = c.pack(trip.streams)
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
         speed.append({"what": f"{name}: compress + decompress, CPU", "digits_per_s": _throughput(c, digits)})
         if torch.cuda.is_available():

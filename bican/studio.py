@@ -10,7 +10,7 @@ from PIL import Image
 
 from . import images
 from .codec import Codec, check_digits
-from .evaluate import classify, psnr, ssim
+from .evaluate import classify, psnr, round_trip, ssim
 from .model import Classifier
 
 RAW_BYTES = 28 * 28
@@ -63,13 +63,10 @@ def from_canvas(rgba: np.ndarray | None) -> np.ndarray | None:
 def analyse(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Analysis:
     """Encode one uint8 28x28 digit and measure everything the compress page shows about it."""
     digit = check_digits(digit)[0]
-    symbols = codec.symbols(digit)
-    [stream] = codec.encode_symbols(symbols)
-    # Decode from the bytes, as a receiver would, rather than trusting the encoder's own reconstruction.
-    recon = codec.decode([stream])[0]
-    [again], _ = codec.encode(recon)
+    trip = round_trip(codec, digit)
+    [stream], [again], recon = trip.streams, trip.again, trip.recon[0]
     predicted, predicted_recon = classify(classifier, np.stack([digit, recon])).tolist()
-    return Analysis(digit, symbols[0], stream, float(codec.ideal_bits(symbols)[0]), recon, psnr(digit, recon),
+    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), recon, psnr(digit, recon),
                     ssim(digit[None], recon[None]), png_size(digit), predicted, predicted_recon, again == stream)
 
 
