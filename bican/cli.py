@@ -174,8 +174,7 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     bar = tqdm(unit="step", dynamic_ncols=True, disable=not lead)
     from .runs import EventLog
 
-    # A registry run's writer keeps events.jsonl itself; a plain run logs the same way here.
-    events = EventLog(out / "events.jsonl") if lead and listener is None else None
+    events = EventLog(out / "events.jsonl") if lead else None
 
     def listen(event: dict) -> None:
         if events is not None:

@@ -320,8 +320,11 @@ class EventLog:
 
     def __init__(self, path: Path):
         self.file = path.open("a", encoding="utf-8")
-        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            self.file.write("\n")  # a SIGKILL can leave half a line; the next event must start a line of its own
+        if self.file.tell():  # a SIGKILL can leave half a line; the next event must start a line of its own
+            with path.open("rb") as tail:
+                tail.seek(-1, os.SEEK_END)
+                if tail.read(1) != b"\n":
+                    self.file.write("\n")
         self._lock = threading.Lock()
 
     def __call__(self, event: dict) -> None:
@@ -334,15 +337,14 @@ class EventLog:
 
 
 class RunWriter:
-    """A bican.train listener in the trainer's process: appends events, beats the heartbeat, sets the end status.
+    """A bican.train listener in the trainer's process: beats the heartbeat, keeps progress, sets the end status.
 
     Use it as a context manager around train(); an exception out of train() marks the run failed with its message.
     """
 
     def __init__(self, registry: Registry, run_id: str):
         self.registry, self.run_id = registry, run_id
-        self.progress: dict[str, Any] = {"step": 0}
-        self.best_loss = float("inf")
+        self.step = 0
         self.end: dict | None = None
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
@@ -350,21 +352,18 @@ class RunWriter:
     def __enter__(self) -> RunWriter:
         self.base_active = self.registry._row(self.run_id).active_s
         self.started = time.time()
-        self.log = EventLog(self.registry.run_dir(self.run_id) / "events.jsonl")
         self._beat.start()
         return self
 
     def __call__(self, event: dict) -> None:
-        self.log(event)
         kind = event["type"]
         if kind == "start":
-            self.progress["step"] = event["resumed_at"]
+            self.step = event["resumed_at"]
             self.registry._update(self.run_id, device=event["device"], total_steps=event["total_steps"],
                                   step=event["resumed_at"])
         elif kind == "step":
-            self.progress["step"] = event["step"]
-        elif kind == "epoch" and event["val_loss"] < self.best_loss:
-            self.best_loss = event["val_loss"]
+            self.step = event["step"]
+        elif kind == "epoch" and event["best"]:  # the trainer's own verdict, which survives a resume
             self.registry._update(self.run_id, **_best_fields(event))
         elif kind == "end":
             self.end = event
@@ -372,8 +371,7 @@ class RunWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stop.set()
         self._beat.join()
-        self.log.close()
-        fields = {"step": self.progress["step"], "active_s": self._active(), "pid": None}
+        fields = {"step": self.step, "active_s": self._active(), "pid": None}
         if self.end is not None:
             fields |= {"status": self.end["status"], "reason": self.end["reason"]}
         elif exc_type is KeyboardInterrupt:
@@ -387,7 +385,7 @@ class RunWriter:
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(BEAT_S):
-            self.registry._update(self.run_id, heartbeat=time.time(), step=self.progress["step"],
+            self.registry._update(self.run_id, heartbeat=time.time(), step=self.step,
                                   active_s=self._active())
 
 

@@ -211,11 +211,11 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     mse = float(np.mean((digits / 255.0 - recon / 255.0) ** 2))
     score = mse * 4 / cfg.image_weight if model.prior is None else metrics["ideal_bytes_per_digit"] * 8 + mse * 4 / cfg.lam
     metrics["val_loss"] = score
-    best = state["best"] or {}
-    emit({"type": "epoch", "epoch": epoch + 1, "step": state["step"], "seconds": seconds, **metrics})
+    best, improved = state["best"] or {}, math.isfinite(score) and score < state["best_score"]
+    emit({"type": "epoch", "epoch": epoch + 1, "step": state["step"], "seconds": seconds, "best": improved, **metrics})
     if out is not None:
         _save_samples(out / "samples.png", digits[:16], recon[:16])
-    if math.isfinite(score) and score < state["best_score"]:
+    if improved:
         state["best_score"], state["best"] = score, {"epoch": epoch + 1, **metrics}
         if out is not None:
             weights.save(out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state["best"]})

@@ -147,12 +147,14 @@ def duration(seconds: float) -> str:
 
 
 @st.fragment(run_every=REFRESH_S)
-def run_table(reg: runs.Registry) -> None:
-    rows = table_rows(reg.runs())
-    if rows:
-        st.dataframe(rows, hide_index=True, key="runs-table")
+def run_table(reg: runs.Registry) -> list[runs.Run]:
+    """The table, refreshed every few seconds; on a full page run, also the runs it read, for the page to reuse."""
+    all_runs = reg.runs()
+    if all_runs:
+        st.dataframe(table_rows(all_runs), hide_index=True, key="runs-table")
     else:
         st.info("No runs yet: start one on the Train page.")
+    return all_runs
 
 
 # --- Runs page: the selected run -----------------------------------------------------------------

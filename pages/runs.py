@@ -7,8 +7,7 @@ from pages import _runs_ui as ui
 st.title("Runs")
 ui.show_flash()
 reg = ui.registry()
-ui.run_table(reg)
-all_runs = reg.runs()
+all_runs = ui.run_table(reg)
 if all_runs:
     labels = {r.id: ui.describe_run(r) for r in all_runs}
     run_id = st.selectbox("Run", list(labels), index=ui.default_index(all_runs), format_func=labels.get)

@@ -13,9 +13,9 @@ with st.form("train-form"):
     submitted = st.form_submit_button("Start", type="primary")
 try:
     cfg = ui.config_from_form(PRESETS[name], values)
-    st.caption(ui.estimate(cfg))
-    if submitted:
+    if submitted:  # before the estimate, whose probe steps would delay the launch
         run = ui.start(name, cfg)
         st.success(f"Run {run.id} is {run.status}: watch it on the Runs page.")
+    st.caption(ui.estimate(cfg))
 except ConfigError as exc:
     st.error(f"Please fix: {exc}")
