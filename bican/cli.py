@@ -42,10 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_fetch)
 
     s = sub.add_parser("train", help="train a codec model")
-    s.add_argument("--config", type=Path, help="TrainConfig as JSON; overrides the preset's fields it names")
-    s.add_argument("--preset", choices=list(PRESETS), help="(default: entropy)")
-    s.add_argument("--epochs", type=int, help="override the number of epochs")
-    s.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the device (preset default: auto)")
+    _config_options(s)
     s.add_argument("--out", type=Path, help="output directory (default: out/train)")
     s.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     s.add_argument("--run-id", help="train this registered run: its directory, config and status in the registry "
@@ -78,10 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks; numbers go to docs/BENCHMARKS.md")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
     s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
-    s.add_argument("--preset", choices=list(PRESETS), help="train: config to time (default: entropy)")
-    s.add_argument("--config", type=Path, help="train: TrainConfig as JSON; overrides the preset's fields it names")
-    s.add_argument("--epochs", type=int, help="train: override the number of epochs")
-    s.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train: override the device (preset default: auto)")
+    _config_options(s, "train: ")
     s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
     s.add_argument("--budget", type=float, default=600, help="train: give up after this many seconds (default: %(default)s)")
@@ -115,6 +109,15 @@ def _fetch(args) -> int:
         path = data.ensure(args.root, progress)
     print(f"MNIST verified in {path}")
     return 0
+
+
+def _config_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The options load_train_config reads, for every subcommand that builds a TrainConfig."""
+    parser.add_argument("--config", type=Path, help=f"{prefix}TrainConfig as JSON; overrides the preset's fields it names")
+    parser.add_argument("--preset", choices=list(PRESETS), help=f"{prefix}(default: entropy)")
+    parser.add_argument("--epochs", type=int, help=f"{prefix}override the number of epochs")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                        help=f"{prefix}override the device (preset default: auto)")
 
 
 def load_train_config(args) -> TrainConfig:
