@@ -96,11 +96,16 @@ def grid(digits: np.ndarray, columns: int = 10) -> np.ndarray:
     return canvas
 
 
-def png(image: np.ndarray, optimize: bool = False) -> bytes:
-    """A uint8 grayscale array as 8-bit PNG bytes; `optimize` trades encoding time for the smallest file."""
+def encode(image: np.ndarray, fmt: str, **options) -> bytes:
+    """A uint8 grayscale array as the bytes of a file in Pillow format `fmt`, with Pillow's save options."""
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", optimize=optimize)
+    Image.fromarray(image).save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def png(image: np.ndarray, optimize: bool = False) -> bytes:
+    """8-bit PNG bytes; `optimize` trades encoding time for the smallest file."""
+    return encode(image, "PNG", optimize=optimize)
 
 
 def write_digits(path: Path, digits: np.ndarray) -> None:
