@@ -8,8 +8,15 @@ st.title("Explore the latent space")
 codec = _ui.model_selector()
 split = _ui.test_set()
 st.header("Latent symbols")
-symbols = _ui.latent_sliders(codec, split)
-_ui.show_code(codec, symbols)
+
+
+@st.fragment
+def latents() -> None:
+    """A slider move reruns only this, not the interpolation below."""
+    _ui.show_code(codec, _ui.latent_sliders(codec, split))
+
+
+latents()
 st.header("Interpolation")
 if split is None:
     st.info("Interpolation walks between two MNIST test digits; fetch the test set above.")
