@@ -193,6 +193,21 @@ def progress(run: runs.Run, events: list[dict]) -> tuple[float, str]:
     return min(1.0, fraction), text + (f", about {duration(eta)} left" if eta is not None else "")
 
 
+def events(reg: runs.Registry, run_id: str) -> list[dict]:
+    """A run's events, parsed again only when its file has changed: the page redraws every REFRESH_S seconds."""
+    path = reg.run_dir(run_id) / "events.jsonl"
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return []
+    return _parsed_events(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _parsed_events(path: str, size: int, mtime_ns: int) -> list[dict]:
+    return runs.read_events(Path(path))
+
+
 @st.fragment(run_every=REFRESH_S)
 def live_run(reg: runs.Registry, run_id: str) -> None:
     """Progress, curves, samples and log of one run, redrawn every REFRESH_S seconds."""
@@ -201,9 +216,9 @@ def live_run(reg: runs.Registry, run_id: str) -> None:
     except runs.RunError as exc:
         st.info(str(exc))
         return
-    events = reg.events(run_id)
-    steps, epochs = runs.history(events)
-    st.progress(*progress(run, events))
+    run_events = events(reg, run_id)
+    steps, epochs = runs.history(run_events)
+    st.progress(*progress(run, run_events))
     if run.reason:
         st.caption(f"{run.status}: {run.reason}")
     st.plotly_chart(loss_figure(steps), key=f"loss-{run_id}")
@@ -259,7 +274,7 @@ def compare_figure(reg: runs.Registry, run_ids: list[str]) -> go.Figure:
     """Several runs' decompressor loss per step and validation PSNR per epoch, overlaid."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("decompressor loss (log)", "validation PSNR (dB)"))
     for run_id in run_ids:
-        steps, epochs = runs.history(reg.events(run_id))
+        steps, epochs = runs.history(events(reg, run_id))
         fig.add_scatter(x=[s["step"] for s in steps], y=[s["decompressor"] for s in steps], name=run_id,
                         legendgroup=run_id, mode="lines", row=1, col=1)
         fig.add_scatter(x=[e["epoch"] for e in epochs], y=[e["psnr_db"] for e in epochs], name=run_id,
