@@ -183,28 +183,30 @@ def measures(result: studio.Analysis) -> str:
     ])
 
 
+def download_link(codec: bican.Codec, stream: bytes) -> str:
+    """The digit as a .bican file, inline: a download button would be one more element per result (~40 ms measured)."""
+    data = base64.b64encode(codec.pack([stream])).decode()
+    return f'<a href="data:application/octet-stream;base64,{data}" download="digit.bican">{DOWNLOAD}</a>'
+
+
 def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
-    """Input, reconstruction and difference side by side, then the stream and every measure of it."""
+    """Input, reconstruction and difference side by side, then the stream, every measure of it, and its download."""
     return "\n\n".join([
         panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
         f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
-        hex_lines(result.hex), measures(result), NOTES,
+        hex_lines(result.hex), measures(result), NOTES, download_link(codec, result.stream),
     ])
 
 
 def show_empty_result() -> None:
-    """The result's frame before there is a digit: blank panels and a disabled download. The page does not jump when
-    the first result arrives, and the browser has loaded the code of both element kinds by then (~100 ms on 2 cores)."""
+    """The result's frame before there is a digit: blank panels. The page does not jump when the first result arrives,
+    and the browser has loaded the code for markdown with HTML by then."""
     blank = np.zeros((28, 28), np.uint8)
     st.markdown(panels([(blank, caption) for caption in CAPTIONS]), unsafe_allow_html=True)
-    st.download_button(DOWNLOAD, b"", disabled=True, key="download_empty")
 
 
 def show_analysis(codec: bican.Codec, classifier, digit: np.ndarray) -> None:
-    result = studio.analyse(codec, digit, classifier)
-    st.markdown(result_markdown(codec, result), unsafe_allow_html=True)
-    st.download_button(DOWNLOAD, codec.pack([result.stream]), file_name="digit.bican",
-                       mime="application/octet-stream", on_click="ignore", key="download")
+    st.markdown(result_markdown(codec, studio.analyse(codec, digit, classifier)), unsafe_allow_html=True)
 
 
 def open_archive() -> None:
