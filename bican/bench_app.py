@@ -232,6 +232,26 @@ def concurrent(browser, url: str, kind: str, codec: codecs.Codec, sessions: int)
     return latencies, correct
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux: /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(browser, server: Server, seconds: float = 5.0) -> float:
+    """The share of a core a server uses while one session sits open and untouched: it should be near zero.
+
+    Streamlit's file watcher once took a whole core here (docs/BENCHMARKS.md), slowing every drawing by chance.
+    """
+    page = open_page(browser, server.url)
+    time.sleep(1.0)  # the session's first run and the browser's follow-up requests
+    before = cpu_seconds(server.process.pid)
+    time.sleep(seconds)
+    share = (cpu_seconds(server.process.pid) - before) / seconds
+    page.context.close()
+    return share
+
+
 def _alternating(count: int) -> list[tuple[int, str]]:
     """(i, kind) pairs for `count` rounds, app first on even rounds and bare first on odd ones, so neither always
     follows the other."""
@@ -251,6 +271,8 @@ def browser_numbers(codec: codecs.Codec, trials: int, rounds: int, sessions: int
             cold[kind].append(cold_start_s(browser, {"app": APP, "bare": BARE}[kind]))
         with serve(APP) as app, serve(BARE) as bare:
             urls = {"app": app.url, "bare": bare.url}
+            progress("idle server CPU", 0.4)
+            idle = {kind: idle_cpu(browser, server) for kind, server in (("app", app), ("bare", bare))}
             for t, kind in _alternating(trials):
                 progress("mouse-up to result", 0.4 + 0.3 * t / trials)
                 draw[kind].append(draw_ms(browser, urls[kind], kind, t))
@@ -261,7 +283,7 @@ def browser_numbers(codec: codecs.Codec, trials: int, rounds: int, sessions: int
                 correct += ok
         version = browser.version
         browser.close()
-    return {"chromium": version, "cold_start_s": {k: percentiles(v) for k, v in cold.items()},
+    return {"chromium": version, "idle_server_cpu": idle, "cold_start_s": {k: percentiles(v) for k, v in cold.items()},
             "mouse_up_to_result_ms": {k: percentiles(v) for k, v in draw.items()},
             "concurrent": {"sessions": sessions, "rounds": rounds, "correct": correct, "of": sessions * rounds,
                            **{k: percentiles(v) for k, v in together.items()}}}
@@ -315,10 +337,13 @@ def _pair(stats: dict, unit: str, digits: int = 0) -> str:
 def section(result: dict) -> str:
     """The body of the '## Studio latency' section of docs/BENCHMARKS.md."""
     m, ok = result["machine"], {k: "yes" if v else "**no**" for k, v in verdicts(result).items()}
-    draw, cold, together, compute = (result[k] for k in ("mouse_up_to_result_ms", "cold_start_s", "concurrent", "compute_ms"))
+    draw, cold, together, compute, idle = (result[k] for k in ("mouse_up_to_result_ms", "cold_start_s", "concurrent",
+                                                                "compute_ms", "idle_server_cpu"))
     rows = [
         f"| server-side compute per drawing, canvas array to every result ({compute['n']} MNIST-derived canvases) "
         f"| {_pair(compute, 'ms', 1)} | | p95 ≤ 50 ms | {ok['compute']} |",
+        f"| server CPU while one session sits idle, share of a core | {idle['app']:.1%} | {idle['bare']:.1%} "
+        "| (none; near 0 %) | |",
         f"| mouse-up to result shown ({draw['app']['n']} drawings each) | {_pair(draw['app'], 'ms')} "
         f"| {_pair(draw['bare'], 'ms')} | app ≤ 1.2 × bare + 100 ms | {ok['draw']} |",
         f"| cold start to canvas ready ({cold['app']['n']} each) | {_pair(cold['app'], 's', 2)} "
