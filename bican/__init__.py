@@ -5,14 +5,12 @@ from .bitstream import BitstreamError
 from .codec import Codec, decode_archive, load
 from .config import ConfigError, ModelConfig, TrainConfig, preset
 from .data import DataError
-from .evaluate import evaluate
-from .train import train
 from .weights import DEFAULT_MODEL, WeightsError, available, load_classifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BitstreamError", "Codec", "ConfigError", "DataError", "DEFAULT_MODEL", "ModelConfig", "TrainConfig",
-    "WeightsError", "available", "data", "decode_archive", "evaluate", "images", "load", "load_classifier", "preset", "studio",
-    "train", "__version__",
+    "WeightsError", "available", "data", "decode_archive", "images", "load", "load_classifier", "preset", "studio",
+    "__version__",
 ]
