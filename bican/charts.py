@@ -67,19 +67,20 @@ def rd_png(rows: list[dict], path: Path, size: tuple[int, int] = (900, 560)) -> 
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
 
-    def at(p: dict) -> tuple[float, float]:
-        return (m + (math.log10(p["bytes_per_digit"]) - x_lo) / (x_hi - x_lo) * (w - 2 * m - 80),
-                h - m - (p["y"] - y_lo) / (y_hi - y_lo) * (h - 2 * m))
+    def x_at(size_bytes: float) -> float:
+        return m + (math.log10(size_bytes) - x_lo) / (x_hi - x_lo) * (w - 2 * m - 80)
+
+    def y_at(db: float) -> float:
+        return h - m - (db - y_lo) / (y_hi - y_lo) * (h - 2 * m)
 
     draw.rectangle([m, m, w - m - 80, h - m], outline="black")
     for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1):
-        x = at({"bytes_per_digit": 10**decade, "y": y_lo})[0]
-        draw.text((x - 10, h - m + 8), f"{10**decade:g} B", fill="black")
+        draw.text((x_at(10**decade) - 10, h - m + 8), f"{10**decade:g} B", fill="black")
     for db in range(math.ceil(y_lo), math.floor(y_hi) + 1, 5):
-        draw.text((10, at({"bytes_per_digit": 10**x_lo, "y": db})[1] - 6), f"{db} dB", fill="black")
+        draw.text((10, y_at(db) - 6), f"{db} dB", fill="black")
     for i, (codec, ps) in enumerate(groups.items()):
         color = COLORS.get(codec, "black")
-        xy = [at(p) for p in ps]
+        xy = [(x_at(p["bytes_per_digit"]), y_at(p["y"])) for p in ps]
         if len(xy) > 1:
             draw.line(xy, fill=color, width=2)
         for x, y in xy:
