@@ -1,4 +1,4 @@
-"""The .bican archive container: magic, version, model fingerprint, count, varint lengths, payloads, CRC32."""
+"""The .bican archive container: magic, version, model fingerprint, varint count, the codes' one stream, CRC32."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"BICN"
-VERSION = 1
+VERSION = 2  # 1 stored each digit's stream with its length; 2 stores one stream for all
 FINGERPRINT_BYTES = 8
 _HEAD = struct.Struct(f">4sB{FINGERPRINT_BYTES}s")
+MAX_DIGITS = 1 << 20  # MNIST has 70,000; the bound keeps a forged count from reserving memory
 
 
 class BitstreamError(ValueError):
@@ -19,24 +20,25 @@ class BitstreamError(ValueError):
 @dataclass(frozen=True)
 class Archive:
     fingerprint: bytes
-    payloads: list[bytes]
+    count: int  # digits
+    payload: bytes  # their codes, one after another, as the model's coder wrote them
 
 
-def pack(fingerprint: bytes, payloads: list[bytes]) -> bytes:
-    """Serialize per-digit payloads into one archive for the model with this fingerprint."""
+def pack(fingerprint: bytes, count: int, payload: bytes) -> bytes:
+    """Serialize `count` digits' codes, written as one payload, for the model with this fingerprint."""
     if len(fingerprint) != FINGERPRINT_BYTES:
         raise ValueError(f"fingerprint must be {FINGERPRINT_BYTES} bytes, not {len(fingerprint)}")
-    body = bytearray(_HEAD.pack(MAGIC, VERSION, fingerprint))
-    body += _varint(len(payloads))
-    for payload in payloads:
-        body += _varint(len(payload))
-    for payload in payloads:
-        body += payload
-    return bytes(body) + struct.pack(">I", zlib.crc32(body))
+    if not 0 <= count <= MAX_DIGITS:
+        raise ValueError(f"an archive holds 0 to {MAX_DIGITS:,} digits, not {count:,}")
+    body = _HEAD.pack(MAGIC, VERSION, fingerprint) + _varint(count) + payload
+    return body + struct.pack(">I", zlib.crc32(body))
 
 
 def unpack(data: bytes) -> Archive:
-    """Parse an archive; any defect raises BitstreamError saying what is wrong."""
+    """Parse an archive; any defect raises BitstreamError saying what is wrong.
+
+    Whether the payload really holds `count` codes only the model can tell (Codec.unpack).
+    """
     data = bytes(data)
     if len(data) < _HEAD.size + 5:
         raise BitstreamError(f"not a .bican archive: {len(data)} bytes is shorter than the smallest archive")
@@ -48,21 +50,11 @@ def unpack(data: bytes) -> Archive:
     body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupt .bican archive: CRC32 mismatch (truncated or damaged)")
-    pos = _HEAD.size
-    count, pos = _read_varint(body, pos)
-    if count > len(body) - pos:
-        raise BitstreamError(f"corrupt .bican archive: it claims {count} digits in {len(body)} bytes")
-    lengths = []
-    for _ in range(count):
-        length, pos = _read_varint(body, pos)
-        lengths.append(length)
-    if pos + sum(lengths) != len(body):
-        raise BitstreamError("corrupt .bican archive: payload lengths do not add up to the file size")
-    payloads = []
-    for length in lengths:
-        payloads.append(body[pos:pos + length])
-        pos += length
-    return Archive(fingerprint, payloads)
+    count, pos = _read_varint(body, _HEAD.size)
+    if count > MAX_DIGITS:
+        raise BitstreamError(f"corrupt .bican archive: it claims {count:,} digits; an archive holds at most "
+                             f"{MAX_DIGITS:,}")
+    return Archive(fingerprint, count, body[pos:])
 
 
 def _varint(value: int) -> bytes:
@@ -78,10 +70,10 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     value = 0
     for shift in range(0, 35, 7):
         if pos >= len(data):
-            raise BitstreamError("corrupt .bican archive: it ends inside a length field")
+            raise BitstreamError("corrupt .bican archive: it ends inside its digit count")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return value, pos
-    raise BitstreamError("corrupt .bican archive: a length field is longer than 5 bytes")
+    raise BitstreamError("corrupt .bican archive: its digit count is longer than 5 bytes")

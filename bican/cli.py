@@ -11,7 +11,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from . import codec, data, weights
@@ -232,11 +231,11 @@ def _compress(args) -> int:
 
     digits = read_digits(args.input)
     c = codec.load(args.model)
-    streams, bits = c.encode(digits)
-    archive = c.pack(streams)
+    symbols = c.symbols(digits)
+    archive = c.pack(symbols)
     args.output.write_bytes(archive)
-    print(f"{len(digits)} digit(s) -> {len(archive)} bytes ({np.mean([len(s) for s in streams]):.2f} B/digit actual, "
-          f"{bits.mean() / 8:.2f} B/digit ideal) with {c.name}")
+    print(f"{len(digits)} digit(s) -> {len(archive)} bytes ({len(archive) / len(digits):.2f} B/digit with the header, "
+          f"{c.ideal_bits(symbols).mean() / 8:.2f} B/digit ideal) with {c.name}")
     return 0
 
 

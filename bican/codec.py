@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempote
 BATCH = 4096
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+STREAM_SLACK_BITS = 64  # what a range-coder stream may hold beyond its codes' information: the flush, and rounding
 
 
 class Codec:
@@ -85,47 +88,48 @@ class Codec:
         return self.tables.bits(np.asarray(symbols, np.int64))
 
     def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
-        if self.tables is None:
-            return [row.astype(np.uint8).tobytes() for row in np.asarray(symbols)]
-        idx = (np.asarray(symbols, np.int64) - self.tables.low).tolist()
-        with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
-            path = os.path.join(tmp, "s")
-            return [self._range_encode(row, path) for row in idx]
+        """One stream per row of symbols [N, L]: each digit on its own, as the studio shows it."""
+        with _scratch() as path:
+            return [self._stream(row[None], path) for row in np.asarray(symbols, np.int64)]
 
     def decode_symbols(self, streams: list[bytes]) -> np.ndarray:
-        """Integer symbols [N, L]; raises BitstreamError for a stream this model did not write."""
-        if self.tables is None:
-            bad = [i for i, s in enumerate(streams) if len(s) != self.latents]
-            if bad:
-                raise BitstreamError(f"stream {bad[0]} has {len(streams[bad[0]])} bytes; model {self.name} "
-                                     f"reads exactly {self.latents}")
-            return np.frombuffer(b"".join(streams), np.uint8).reshape(-1, self.latents).astype(np.int64)
-        out = np.zeros((len(streams), self.latents), np.int64)
-        with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
-            path = os.path.join(tmp, "s")
-            for i, stream in enumerate(streams):
-                out[i] = self._range_decode(bytes(stream), path)
-        return out + self.tables.low
+        """Integer symbols [N, L] from per-digit streams; raises BitstreamError for a stream this model did not write."""
+        with _scratch() as path:
+            rows = [self._symbols(bytes(stream), 1, path) for stream in streams]
+        return np.concatenate(rows) if rows else np.zeros((0, self.latents), np.int64)
 
-    def _range_encode(self, idx: list[int], path: str) -> bytes:
+    def _stream(self, symbols: np.ndarray, path: str) -> bytes:
+        """Codes [N, L] as one stream, one after another: the seed's raw bytes, or one range-coder stream."""
+        if self.tables is None:
+            return symbols.astype(np.uint8).tobytes()
         enc = RangeEncoder(path)
-        for symbol, cdf in zip(idx, self._cdfs):
-            enc.encode([symbol], cdf)
+        for row in (symbols - self.tables.low).tolist():
+            for symbol, cdf in zip(row, self._cdfs):
+                enc.encode([symbol], cdf)
         enc.close()
         return Path(path).read_bytes()
 
-    def _range_decode(self, stream: bytes, path: str) -> list[int]:
+    def _symbols(self, stream: bytes, count: int, path: str) -> np.ndarray:
+        """The `count` codes [count, L] of a stream that _stream wrote; anything else is a BitstreamError."""
+        if self.tables is None:
+            if len(stream) != count * self.latents:
+                raise BitstreamError(f"{len(stream)} bytes cannot hold {count} code(s): model {self.name} writes "
+                                     f"exactly {self.latents} bytes per digit")
+            return np.frombuffer(stream, np.uint8).reshape(count, self.latents).astype(np.int64)
         if not stream:
             raise BitstreamError(f"empty stream; model {self.name} never writes one")
+        if count * self.tables.min_bits > 8 * len(stream) + STREAM_SLACK_BITS:
+            raise BitstreamError(f"{len(stream)} bytes cannot hold {count} codes of model {self.name}")
         Path(path).write_bytes(stream)
         dec = RangeDecoder(path)
-        idx = [dec.decode(1, cdf)[0] for cdf in self._cdfs]
+        idx = [[dec.decode(1, cdf)[0] for cdf in self._cdfs] for _ in range(count)]
         dec.close()
+        symbols = np.array(idx, np.int64).reshape(count, self.latents) + self.tables.low
         # The coder accepts any bytes; a stream is ours only if re-encoding gives it back exactly.
-        if self._range_encode(idx, path) != stream:
+        if self._stream(symbols, path) != stream:
             raise BitstreamError(f"stream is corrupt, or was written by a model other than {self.name} "
                                  f"({self.fingerprint})")
-        return idx
+        return symbols
 
     # --- whole digits and archives ------------------------------------------------------------
     def encode(self, digits: np.ndarray) -> tuple[list[bytes], np.ndarray]:
@@ -144,18 +148,29 @@ class Codec:
         """uint8 digits [N, 28, 28] from per-digit streams."""
         return self.reconstruct(self.decode_symbols(streams))
 
-    def pack(self, streams: list[bytes]) -> bytes:
-        return bitstream.pack(bytes.fromhex(self.fingerprint), streams)
+    def pack(self, symbols: np.ndarray) -> bytes:
+        """An archive of codes [N, L]: one stream for all of them, so no digit pays for its own length or flush."""
+        symbols = np.asarray(symbols, np.int64)
+        with _scratch() as path:
+            return bitstream.pack(bytes.fromhex(self.fingerprint), len(symbols), self._stream(symbols, path))
 
-    def unpack(self, data: bytes) -> list[bytes]:
-        """Per-digit streams from an archive; raises BitstreamError naming the model an archive needs."""
+    def unpack(self, data: bytes) -> np.ndarray:
+        """The codes [N, L] of an archive; raises BitstreamError naming the model an archive needs."""
         archive = bitstream.unpack(data)
         if archive.fingerprint.hex() != self.fingerprint:
             needed = archive.fingerprint.hex()
             known = {load_cached(n).fingerprint: n for n in weights.available()} if needed else {}
             hint = f" ({known[needed]})" if needed in known else " (not among the installed models)"
             raise BitstreamError(f"this archive needs model {needed}{hint}; {self.name} is {self.fingerprint}")
-        return archive.payloads
+        with _scratch() as path:
+            return self._symbols(archive.payload, archive.count, path)
+
+
+@contextmanager
+def _scratch() -> Iterator[str]:
+    """A file path for range-coder, which reads and writes files only."""
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        yield os.path.join(tmp, "s")
 
 
 def check_digits(digits: np.ndarray) -> np.ndarray:
@@ -191,5 +206,5 @@ def decode_archive(data: bytes) -> tuple[Codec, np.ndarray]:
     for name in weights.available():
         codec = load_cached(name)
         if codec.fingerprint == needed:
-            return codec, codec.decode(codec.unpack(data))
+            return codec, codec.reconstruct(codec.unpack(data))
     raise BitstreamError(f"this archive needs model {needed}, which is not installed")

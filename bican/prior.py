@@ -26,6 +26,12 @@ class CdfTables:
     def high(self) -> np.ndarray:
         return self.low + self.sizes - 1
 
+    @property
+    def min_bits(self) -> float:
+        """The fewest bits any one code can carry: every latent at its likeliest symbol."""
+        freq = np.diff(self.cdf, axis=1)
+        return float(-np.log2(freq.max(axis=1) / float(1 << PRECISION)).sum())
+
     def bits(self, symbols: np.ndarray) -> np.ndarray:
         """Ideal code length in bits of each row of int symbols [N, L], under these tables."""
         idx = symbols - self.low

@@ -22,6 +22,7 @@ class Analysis:
     """One digit through the codec, as the compress page shows it."""
 
     digit: np.ndarray  # uint8 [28, 28], the input
+    symbols: np.ndarray  # int64 [L], the latent code
     stream: bytes  # the per-digit stream the coder wrote
     ideal_bits: float  # cross-entropy of the code under the prior
     recon: np.ndarray  # uint8 [28, 28], decoded from `stream`
@@ -65,7 +66,7 @@ def analyse(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Analysis
     trip = round_trip(codec, digit)
     [stream], [again], recon = trip.streams, trip.again, trip.recon[0]
     predicted, predicted_recon = classify(classifier, np.stack([digit, recon])).tolist()
-    return Analysis(digit, stream, float(trip.bits[0]), recon, psnr(digit, recon),
+    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), recon, psnr(digit, recon),
                     ssim(digit[None], recon[None]), png_size(digit), predicted, predicted_recon, again == stream)
 
 

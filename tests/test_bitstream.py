@@ -10,29 +10,37 @@ from bican.bitstream import BitstreamError
 FP = bytes(range(8))
 
 
-def _payloads(rng: random.Random, n: int) -> list[bytes]:
-    return [rng.randbytes(rng.choice([0, 1, 5, 9, 200, 300])) for _ in range(n)]
+def _archive(rng: random.Random) -> bytes:
+    return bitstream.pack(FP, rng.choice([0, 1, 5, 127, 128, 10_000]), rng.randbytes(rng.choice([0, 1, 9, 200, 3000])))
 
 
 def test_round_trip_exact():
     rng = random.Random(1)
-    for n in (0, 1, 2, 130, 1000):
-        payloads = _payloads(rng, n)
-        archive = bitstream.unpack(bitstream.pack(FP, payloads))
-        assert archive.fingerprint == FP and archive.payloads == payloads
+    for count in (0, 1, 2, 130, 1000, bitstream.MAX_DIGITS):
+        payload = rng.randbytes(rng.randint(0, 300))
+        archive = bitstream.unpack(bitstream.pack(FP, count, payload))
+        assert (archive.fingerprint, archive.count, archive.payload) == (FP, count, payload)
 
 
 def test_layout_is_as_documented():
-    blob = bitstream.pack(FP, [b"\x01\x02", b"\x03"])
-    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION and blob[5:13] == FP
-    assert blob[13:16] == bytes([2, 2, 1]) and blob[16:19] == b"\x01\x02\x03"
+    blob = bitstream.pack(FP, 300, b"\x01\x02\x03")
+    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION == 2 and blob[5:13] == FP
+    assert blob[13:15] == bytes([0xAC, 0x02]) and blob[15:18] == b"\x01\x02\x03" and len(blob) == 22
     assert struct.unpack(">I", blob[-4:])[0] == zlib.crc32(blob[:-4])
+
+
+def test_pack_refuses_what_unpack_would():
+    with pytest.raises(ValueError, match="digits"):
+        bitstream.pack(FP, bitstream.MAX_DIGITS + 1, b"")
+    with pytest.raises(ValueError, match="fingerprint"):
+        bitstream.pack(FP[:7], 1, b"")
 
 
 @pytest.mark.parametrize("blob, message", [
     (b"", "shorter"),
     (b"GIF89a" + bytes(40), "does not start with 'BICN'"),
     (b"BICN\x07" + bytes(40), "version 7"),
+    (b"BICN\x01" + bytes(40), "version 1; this build reads version 2"),
 ])
 def test_foreign_files(blob, message):
     with pytest.raises(BitstreamError, match=message):
@@ -46,7 +54,7 @@ def _with_crc(body: bytes) -> bytes:
 def test_fuzz_archives_raise_only_bitstream_error():
     """10,000+ mutated archives, half with their CRC repaired so the parser behind it is reached."""
     rng = random.Random(2024)
-    seeds = [bitstream.pack(FP, _payloads(rng, rng.randint(0, 40))) for _ in range(20)]
+    seeds = [_archive(rng) for _ in range(20)]
     outcomes = {"ok": 0, "error": 0}
     for i in range(12000):
         blob = bytearray(rng.choice(seeds))
@@ -72,6 +80,6 @@ def test_fuzz_archives_raise_only_bitstream_error():
 
 
 def test_huge_count_is_rejected_without_allocating():
-    body = b"BICN\x01" + FP + b"\xff\xff\xff\xff\x0f"
+    body = b"BICN\x02" + FP + b"\xff\xff\xff\xff\x0f"
     with pytest.raises(BitstreamError, match="claims"):
         bitstream.unpack(_with_crc(body))

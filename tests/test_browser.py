@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import bican
-from bican import bench_app, studio
+from bican import bench_app, bitstream, studio
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "out" / "screenshots" / "compress.png"
 expect.set_options(timeout=bench_app.TIMEOUT_MS)  # a cold app imports torch and loads a model first
@@ -49,7 +49,8 @@ def test_drawing_shows_the_bytes_and_the_reconstruction(page, codec):
     with page.expect_download() as download:
         page.locator(bench_app.DOWNLOAD_LINK).click()
     archive = Path(download.value.path()).read_bytes()
-    assert studio.hex_text(codec.unpack(archive)[0]) == page.locator(bench_app.HEX).inner_text()
+    assert studio.hex_text(bitstream.unpack(archive).payload) == page.locator(bench_app.HEX).inner_text()
+    assert bican.decode_archive(archive)[1].shape == (1, 28, 28)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOT, full_page=True)
 

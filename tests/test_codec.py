@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bican import codec, weights
+from bican import bitstream, codec, weights
 from bican.bitstream import BitstreamError
 from bican.config import ModelConfig
 from bican.evaluate import evaluate
@@ -31,13 +31,34 @@ def test_latents_round_trip_exactly(shipped, digits):
 
 
 def test_archive_round_trip_is_byte_exact(shipped, digits):
-    streams, _ = shipped.encode(digits)
-    archive = shipped.pack(streams)
-    assert shipped.unpack(archive) == streams
+    symbols = shipped.symbols(digits)
+    archive = shipped.pack(symbols)
+    assert np.array_equal(shipped.unpack(archive), symbols)
     used, decoded = codec.decode_archive(archive)
     assert used.fingerprint == shipped.fingerprint
-    assert np.array_equal(decoded, shipped.decode(streams))
+    assert np.array_equal(decoded, shipped.reconstruct(symbols))
     assert shipped.pack(shipped.unpack(archive)) == archive
+
+
+def test_archive_is_one_stream_smaller_than_per_digit_streams(shipped, digits):
+    symbols = shipped.symbols(digits)
+    streams = shipped.encode_symbols(symbols)
+    payload = bitstream.unpack(shipped.pack(symbols)).payload
+    # No lengths, and one flush for all: about the ideal size, well under the per-digit streams' total.
+    assert len(payload) <= shipped.ideal_bits(symbols).sum() / 8 + 8
+    assert len(payload) < sum(len(s) for s in streams) - len(digits) / 4
+    # One digit's archive holds exactly its per-digit stream, so the two never disagree.
+    assert bitstream.unpack(shipped.pack(symbols[:1])).payload == streams[0]
+
+
+def test_archive_codes_must_fit_their_payload(shipped, digits):
+    archive = bitstream.unpack(shipped.pack(shipped.symbols(digits)))
+    forged = bitstream.pack(archive.fingerprint, archive.count * 50, archive.payload)
+    with pytest.raises(BitstreamError, match="cannot hold"):
+        shipped.unpack(forged)
+    shifted = bitstream.pack(archive.fingerprint, archive.count + 1, archive.payload)
+    with pytest.raises(BitstreamError, match="corrupt"):
+        shipped.unpack(shifted)
 
 
 def test_actual_bytes_within_one_byte_of_ideal(shipped, digits):
@@ -48,7 +69,7 @@ def test_actual_bytes_within_one_byte_of_ideal(shipped, digits):
 def test_wrong_model_names_the_model_it_needs(tmp_path, digits):
     a = _random_codec(tmp_path, "a", 1)
     b = _random_codec(tmp_path, "b", 2)
-    archive = a.pack(a.encode(digits[:3])[0])
+    archive = a.pack(a.symbols(digits[:3]))
     with pytest.raises(BitstreamError, match=f"needs model {a.fingerprint}"):
         b.unpack(archive)
 
@@ -61,7 +82,7 @@ def test_seed_family_is_fixed_length(tmp_path, digits):
     streams, bits = seed.encode(digits[:5])
     assert {len(s) for s in streams} == {200} and set(bits) == {1600.0}
     assert np.array_equal(seed.decode_symbols(streams), seed.symbols(digits[:5]))
-    with pytest.raises(BitstreamError, match="reads exactly 200"):
+    with pytest.raises(BitstreamError, match="writes exactly 200 bytes"):
         seed.decode([streams[0][:-1]])
 
 
@@ -85,6 +106,30 @@ def test_fuzz_streams_raise_only_bitstream_error(shipped, digits):
         except BitstreamError:
             errors += 1
     assert errors > 1000
+
+
+def test_fuzz_archives_through_the_model_raise_only_bitstream_error(shipped, digits):
+    """Mutated payloads and counts behind a valid header and CRC: the model's own checks must catch them."""
+    rng = random.Random(11)
+    archive = bitstream.unpack(shipped.pack(shipped.symbols(digits[:20])))
+    errors = 0
+    for _ in range(400):
+        payload, count = bytearray(archive.payload), archive.count
+        op = rng.randrange(4)
+        if op == 0:
+            payload[rng.randrange(len(payload))] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            payload = payload[: rng.randrange(len(payload))]
+        elif op == 2:
+            payload += rng.randbytes(rng.randint(1, 3))
+        else:
+            count = rng.choice([0, count - 1, count + 1, 2 * count, 1000])
+        try:
+            symbols = shipped.unpack(bitstream.pack(archive.fingerprint, count, bytes(payload)))
+            assert symbols.shape == (count, shipped.latents)
+        except BitstreamError:
+            errors += 1
+    assert errors > 300
 
 
 def test_bad_digits_are_clear_errors(shipped):
@@ -113,4 +158,4 @@ def test_gpu_encoded_streams_decode_on_the_cpu(digits):
     symbols = gpu.symbols(digits)
     streams = gpu.encode_symbols(symbols)
     assert np.array_equal(cpu.decode_symbols(streams), symbols)
-    assert cpu.pack(streams) == gpu.pack(streams)
+    assert np.array_equal(cpu.unpack(gpu.pack(symbols)), symbols)

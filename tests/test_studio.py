@@ -32,7 +32,7 @@ def test_analysis_matches_the_codec(codec, classifier, mnist_test):
 def test_difference_and_hex():
     digit = np.zeros((28, 28), np.uint8)
     digit[3, 4] = 200
-    result = studio.Analysis(digit, b"\x00\xab" * 9, 1.0, np.full((28, 28), 50, np.uint8), 0, 0, 0, 0, 0, True)
+    result = studio.Analysis(digit, np.zeros(2), b"\x00\xab" * 9, 1.0, np.full((28, 28), 50, np.uint8), 0, 0, 0, 0, 0, True)
     assert result.difference[3, 4] == 150 and result.difference[0, 0] == 50
     assert result.hex == "00 ab " * 7 + "00 ab\n00 ab"
 
