@@ -65,6 +65,9 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
         archive = c.pack(trip.symbols)
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
         speed.append({"what": f"{name}: compress + decompress, CPU", "digits_per_s": _throughput(c, digits)})
+        if c.search:  # the encoder's search against none, on the same machine and run
+            speed.append({"what": f"{name}: the same with --search 0", "digits_per_s": _throughput(
+                codec.load(name, search=0), digits)})
         if torch.cuda.is_available():
             speed.append({"what": f"{name}: compress + decompress, networks on {torch.cuda.get_device_name()}, "
                                   "range coder on the CPU", "digits_per_s": _throughput(codec.load(name, "cuda"), digits)})

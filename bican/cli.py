@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
     s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("--search", type=int, default=codec.SEARCH,
+                   help="other codes the encoder tries per digit: more is closer, slower (default: %(default)s)")
     s.set_defaults(run=_compress)
 
     s = sub.add_parser("decompress", help="a .bican archive to .npy or .png")
@@ -230,8 +232,9 @@ def _compress(args) -> int:
     from .images import read_digits
 
     digits = read_digits(args.input)
-    c = codec.load(args.model)
-    symbols = c.symbols(digits)
+    c = codec.load(args.model, search=args.search)
+    with tqdm(total=len(digits), desc="compress", unit="digit") as bar:
+        symbols = c.symbols(digits, bar.update)
     archive = c.pack(symbols)
     args.output.write_bytes(archive)
     print(f"{len(digits)} digit(s) -> {len(archive)} bytes ({len(archive) / len(digits):.2f} B/digit with the header, "
