@@ -69,4 +69,6 @@ def test_a_corrupt_upload_shows_an_error_and_the_app_stays_up(page, codec):
     upload.set_input_files({"name": "bad.bican", "mimeType": "application/octet-stream", "buffer": b"BICN" + bytes(40)})
     expect(page.get_by_text("bad.bican could not be decoded")).to_be_visible()
     bench_app.stroke(page, 0)
+    # The canvas draws the stroke's pixels asynchronously: read them once the app has shown a result.
+    expect(page.locator(bench_app.HEX)).to_be_visible()
     expect(page.locator(bench_app.HEX)).to_have_text(bench_app.expected_hex(codec, bench_app.drawn_pixels(page)))
