@@ -64,10 +64,14 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
         sizes += baselines.file_sizes(f"{name} code", trip.symbols.astype(_smallest_dtype(trip.symbols)))
         archive = c.pack(trip.symbols)
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
-        speed.append({"what": f"{name}: compress + decompress, CPU", "digits_per_s": _throughput(c, digits)})
+        speed.append({"what": f"{name}: compress + decompress, CPU ({str(c.dtype).removeprefix('torch.')})",
+                      "digits_per_s": _throughput(c, digits)})
         if c.search:  # the encoder's search against none, on the same machine and run
             speed.append({"what": f"{name}: the same with --search 0", "digits_per_s": _throughput(
                 codec.load(name, search=0), digits)})
+        if c.dtype != torch.float32:  # and the networks' bfloat16 against float32
+            speed.append({"what": f"{name}: the same with --search 0 --precision float32", "digits_per_s": _throughput(
+                codec.load(name, search=0, dtype=torch.float32), digits)})
         if torch.cuda.is_available():
             speed.append({"what": f"{name}: compress + decompress, networks on {torch.cuda.get_device_name()}, "
                                   "range coder on the CPU", "digits_per_s": _throughput(codec.load(name, "cuda"), digits)})

@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"BICN"
-VERSION = 2  # 1 stored each digit's stream with its length; 2 stores one stream for all
+VERSION = 3  # 1 stored each digit's stream with its length; 2 one stream, digit after digit; 3 latent after latent
 FINGERPRINT_BYTES = 8
 _HEAD = struct.Struct(f">4sB{FINGERPRINT_BYTES}s")
 MAX_DIGITS = 1 << 20  # MNIST has 70,000; the bound keeps a forged count from reserving memory
@@ -21,7 +21,7 @@ class BitstreamError(ValueError):
 class Archive:
     fingerprint: bytes
     count: int  # digits
-    payload: bytes  # their codes, one after another, as the model's coder wrote them
+    payload: bytes  # their codes, as the model's coder wrote them
 
 
 def pack(fingerprint: bytes, count: int, payload: bytes) -> bytes:

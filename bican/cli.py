@@ -54,12 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=4, help="(default: %(default)s)")
     s.set_defaults(run=_train_classifier)
 
+    s = sub.add_parser("fit-prior", help="refit a model's prior as a mixture over its codes of the training digits")
+    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="the refitted model's .safetensors file")
+    s.add_argument("--components", type=int, default=32, help="mixture components (default: %(default)s)")
+    s.set_defaults(run=_fit_prior)
+
     s = sub.add_parser("compress", help="digits (.npy, .png or idx) to a .bican archive")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
-    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
-    s.add_argument("--search", type=int, default=codec.SEARCH,
-                   help="other codes the encoder tries per digit: more is closer, slower (default: %(default)s)")
+    _codec_options(s)
     s.set_defaults(run=_compress)
 
     s = sub.add_parser("decompress", help="a .bican archive to .npy or .png")
@@ -68,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_decompress)
 
     s = sub.add_parser("eval", help="measure a model on the MNIST test set")
-    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    _codec_options(s)
     s.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
@@ -93,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="file whose '## Studio latency' section is rewritten (default: %(default)s)")
     s.set_defaults(run=_bench_app)
     return p
+
+
+def _codec_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("--search", type=int, default=None,
+                   help=f"other codes the encoder tries per digit: more is closer, slower (default: {codec.SEARCH}, "
+                        "or the latent count if fewer)")
+    s.add_argument("--precision", choices=list(codec.PRECISIONS), default="auto",
+                   help="the networks' arithmetic; auto is bfloat16 on a CPU with native bfloat16, else float32 "
+                        "(default: %(default)s)")
+
+
+def _load_codec(args) -> codec.Codec:
+    return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision])
 
 
 @contextmanager
@@ -228,11 +246,20 @@ def _train_classifier(args) -> int:
     return 0
 
 
+def _fit_prior(args) -> int:
+    from .train import fit_prior
+
+    with tqdm(total=60000, desc="encode training digits", unit="digit") as bar:
+        result = fit_prior(args.model, args.output, args.components, bar.update)
+    print(json.dumps(result))
+    return 0
+
+
 def _compress(args) -> int:
     from .images import read_digits
 
     digits = read_digits(args.input)
-    c = codec.load(args.model, search=args.search)
+    c = _load_codec(args)
     with tqdm(total=len(digits), desc="compress", unit="digit") as bar:
         symbols = c.symbols(digits, bar.update)
     archive = c.pack(symbols)
@@ -273,7 +300,7 @@ def _eval(args) -> int:
 
     test = data.load("test")
     n = args.limit or len(test.images)
-    c = codec.load(args.model)
+    c = _load_codec(args)
     result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], weights.load_classifier())}
     if args.json:
         print(json.dumps(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,23 +19,40 @@ from .model import BiCAN
 from .prior import CdfTables
 
 FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempotent; 8 left 97.6 % at 18 B, 16 99.7 %
-# The encoder also settles the codes that round the SEARCH most ambiguous latents the other way, and keeps the fixed
-# point nearest the input: +0.9 dB at 6 and 9 B for +0.05 B (docs/BENCHMARKS.md). Decoding is unchanged.
+# The encoder also settles the codes that round the SEARCH most ambiguous latents the other way (all of them, for a
+# model with fewer), and keeps the fixed point nearest the input: +0.9 dB at 6 and 9 B for +0.05 B
+# (docs/BENCHMARKS.md). Decoding is unchanged.
 SEARCH = 8
-BATCH = 1024  # digits per network call; the search multiplies the rows by SEARCH + 1
+BATCH = 1024  # rows per network call
+STEP = 4096  # digits per encoder step (and progress report); the fixed point's later rounds run fewer rows
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 STREAM_SLACK_BITS = 64  # what a range-coder stream may hold beyond its codes' information: the flush, and rounding
+
+
+PRECISIONS = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16}  # None: compute_dtype's choice
+
+
+def compute_dtype(device: str | torch.device) -> torch.dtype:
+    """bfloat16 on a CPU that computes it natively (AMX or AVX512-BF16), where it runs the networks 2 to 4 times
+    faster than float32 for 0.01 dB (docs/BENCHMARKS.md); float32 elsewhere. The codes stay bit-exact either way:
+    the networks only choose them, and the range coder writes them."""
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    return torch.bfloat16 if torch.device(device).type == "cpu" and native else torch.float32
 
 
 class Codec:
     """One model's encoder and decoder, bound to the model's fingerprint."""
 
     def __init__(self, model: BiCAN, tables: CdfTables | None, fingerprint: str, name: str = "model",
-                 device: str | torch.device = "cpu", search: int = SEARCH):
+                 device: str | torch.device = "cpu", search: int | None = None, dtype: torch.dtype | None = None):
+        search = min(SEARCH, model.cfg.latents) if search is None else search
         if not 0 <= search <= model.cfg.latents:
             raise ValueError(f"search must be 0 to {model.cfg.latents} (the latent count), not {search}")
-        self.model = model.eval().to(device)
+        self.dtype = dtype or compute_dtype(device)
+        model = model.eval().to(device)
+        # A copy, so that a model still in training keeps its float32 weights.
+        self.model = copy.deepcopy(model).to(self.dtype) if self.dtype != torch.float32 else model
         self.tables = tables
         self.fingerprint = fingerprint
         self.name = name
@@ -48,7 +66,9 @@ class Codec:
                                if tables is None else (tables.low, tables.high))
         self._low = torch.tensor(self.low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(self.high, dtype=torch.float32, device=self.device)
-        self._cdfs = None if tables is None else [row[: n + 1].tolist() for row, n in zip(tables.cdf, tables.sizes)]
+        if tables is not None:  # the coder's tables as Python lists, made once: [component][latent]
+            self._cdfs = [[row[: n + 1].tolist() for row, n in zip(rows, tables.sizes)] for rows in tables.cdf]
+            self._mix = tables.mix.tolist()
 
     # --- the networks -------------------------------------------------------------------------
     @torch.no_grad()
@@ -59,8 +79,8 @@ class Codec:
         """
         digits = check_digits(digits)
         out = []
-        for i in range(0, len(digits), BATCH):
-            out.append(self._fixed_point(torch.from_numpy(digits[i:i + BATCH]).to(self.device)))
+        for i in range(0, len(digits), STEP):
+            out.append(self._fixed_point(torch.from_numpy(digits[i:i + STEP]).to(self.device)))
             if progress is not None:
                 progress(len(out[-1]))
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latents), np.int64)
@@ -68,29 +88,42 @@ class Codec:
     @torch.no_grad()
     def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
         """uint8 digits [N, 28, 28] from integer symbols [N, L]."""
-        out = [self._decode_net(torch.from_numpy(np.asarray(symbols[i:i + BATCH], np.int64)).to(self.device))
-               for i in range(0, len(symbols), BATCH)]
-        return torch.cat(out).cpu().numpy() if out else np.zeros((0, 28, 28), np.uint8)
+        if not len(symbols):
+            return np.zeros((0, 28, 28), np.uint8)
+        return self._decode_net(torch.from_numpy(np.asarray(symbols, np.int64)).to(self.device)).cpu().numpy()
+
+    def _batched(self, net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """net over the rows of x, BATCH at a time. The last batch is padded (by repeating rows) to a power of two:
+        oneDNN builds kernels for each new batch shape, and the fixed point's shrinking rounds would otherwise
+        build dozens, at several ms each."""
+        out = []
+        for chunk in x.split(BATCH):
+            size = min(BATCH, 1 << (len(chunk) - 1).bit_length())
+            out.append(net(chunk[torch.arange(size, device=chunk.device) % len(chunk)])[:len(chunk)])
+        return torch.cat(out)
+
+    def _latents(self, digits: torch.Tensor) -> torch.Tensor:
+        return self._batched(lambda d: self.model.compressor(self.model.to_native(d).to(self.dtype)).float(), digits)
 
     def _encode_net(self, digits: torch.Tensor) -> torch.Tensor:
-        return self._quantize(self.model.compressor(self.model.to_native(digits)))
+        return self._quantize(self._latents(digits))
 
     def _quantize(self, latent: torch.Tensor) -> torch.Tensor:
         return self.model.quantize(latent, "symbols", self._low, self._high)
 
     def _decode_net(self, symbols: torch.Tensor) -> torch.Tensor:
-        return self.model.to_uint8(self.model.decompressor(symbols.float()))
+        return self._batched(lambda y: self.model.to_uint8(self.model.decompressor(y.to(self.dtype))), symbols)
 
     def _fixed_point(self, digits: torch.Tensor) -> torch.Tensor:
         """Each digit's idempotent code: among the fixed points reached from its candidate codes, the one whose
         reconstruction is nearest the digit, preferring codes that settled. The plain code comes first and wins
         ties, so a decoded digit, whose plain code is already its fixed point, encodes to the same code again."""
-        starts = self._candidates(self.model.compressor(self.model.to_native(digits)))
+        starts = self._candidates(self._latents(digits))
         n, count = len(digits), len(starts)
-        codes, settled = self._settle(torch.cat(starts))
+        codes, images, settled = self._settle(torch.cat(starts))
         if count == 1:
             return codes
-        error = (self._decode_net(codes).float() - digits.float().repeat(count, 1, 1)).square().mean((1, 2))
+        error = (images.float() - digits.float().repeat(count, 1, 1)).square().mean((1, 2))
         error = torch.where(settled, error, torch.inf).view(count, n)
         best = error.argmin(0)  # torch returns the first of equal minima
         return codes.view(count, n, -1)[best, torch.arange(n, device=codes.device)]
@@ -109,13 +142,16 @@ class Codec:
             out.append(other)
         return out
 
-    def _settle(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _settle(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Iterate y <- round(C(D(y))) up to `rounds` times, re-running only the rows that still move (most settle
-        in a round or two); the codes, and which of them are fixed points."""
+        in a round or two). Returns the codes, their reconstructions (for a row that never settled, that of its
+        previous code), and which codes are fixed points."""
         y = y.clone()
+        images = torch.empty(len(y), 28, 28, dtype=torch.uint8, device=y.device)
         active = torch.arange(len(y), device=y.device)
         for _ in range(self.rounds):
-            again = self._encode_net(self._decode_net(y[active]))
+            images[active] = self._decode_net(y[active])
+            again = self._encode_net(images[active])
             moved = (again != y[active]).any(dim=1)
             active = active[moved]
             y[active] = again[moved]
@@ -123,7 +159,7 @@ class Codec:
                 break
         settled = torch.ones(len(y), dtype=torch.bool, device=y.device)
         settled[active] = False
-        return y, settled
+        return y, images, settled
 
     # --- entropy coding -----------------------------------------------------------------------
     def ideal_bits(self, symbols: np.ndarray) -> np.ndarray:
@@ -144,13 +180,19 @@ class Codec:
         return np.concatenate(rows) if rows else np.zeros((0, self.latents), np.int64)
 
     def _stream(self, symbols: np.ndarray, path: str) -> bytes:
-        """Codes [N, L] as one stream, one after another: the seed's raw bytes, or one range-coder stream."""
+        """Codes [N, L] as one stream: the seed's raw bytes, digit after digit; or one range-coder stream holding
+        each digit's prior component, then the latents column by column (every digit's first latent, then every
+        digit's second...), each column grouped by component. The coder takes a group in one call. For one digit
+        this is simply its component, then its latents."""
         if self.tables is None:
             return symbols.astype(np.uint8).tobytes()
+        component = self.tables.components(symbols)
         enc = RangeEncoder(path)
-        for row in (symbols - self.tables.low).tolist():
-            for symbol, cdf in zip(row, self._cdfs):
-                enc.encode([symbol], cdf)
+        enc.encode(component.tolist(), self._mix)
+        columns = (symbols - self.tables.low).T
+        for i, column in enumerate(columns):
+            for k in np.unique(component):
+                enc.encode(column[component == k].tolist(), self._cdfs[k][i])
         enc.close()
         return Path(path).read_bytes()
 
@@ -167,9 +209,14 @@ class Codec:
             raise BitstreamError(f"{len(stream)} bytes cannot hold {count} codes of model {self.name}")
         Path(path).write_bytes(stream)
         dec = RangeDecoder(path)
-        idx = [[dec.decode(1, cdf)[0] for cdf in self._cdfs] for _ in range(count)]
+        component = np.array(dec.decode(count, self._mix), np.int64)
+        symbols = np.zeros((count, self.latents), np.int64)
+        for i in range(self.latents):
+            for k in np.unique(component):
+                rows = component == k
+                symbols[rows, i] = dec.decode(int(rows.sum()), self._cdfs[k][i])
         dec.close()
-        symbols = np.array(idx, np.int64).reshape(count, self.latents) + self.tables.low
+        symbols += self.tables.low
         # The coder accepts any bytes; a stream is ours only if re-encoding gives it back exactly.
         if self._stream(symbols, path) != stream:
             raise BitstreamError(f"stream is corrupt, or was written by a model other than {self.name} "
@@ -233,10 +280,11 @@ def check_digits(digits: np.ndarray) -> np.ndarray:
 _CACHE: dict[str, Codec] = {}
 
 
-def load(name_or_path: str = weights.DEFAULT_MODEL, device: str = "cpu", search: int = SEARCH) -> Codec:
+def load(name_or_path: str = weights.DEFAULT_MODEL, device: str = "cpu", search: int | None = None,
+         dtype: torch.dtype | None = None) -> Codec:
     """A Codec for a shipped or promoted model name, or a .safetensors path."""
     loaded = weights.load(name_or_path)
-    return Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, device, search)
+    return Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, device, search, dtype)
 
 
 def load_cached(name: str) -> Codec:

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .config import ConfigError, model_config_from_dict, promoted_dir
 from .model import BiCAN, Classifier
-from .prior import CdfTables
+from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
 SHIPPED = Path(__file__).resolve().parent.parent / "weights"
@@ -65,13 +65,21 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     raise WeightsError(f"unknown model {text!r}; choose one of {', '.join(models) or '(none shipped)'} or a .safetensors path")
 
 
-def save(path: Path, model: BiCAN, info: dict[str, Any] | None = None) -> str:
-    """Write a codec model with its config, integer CDF tables and fingerprint; return the fingerprint."""
+def save(path: Path, model: BiCAN, info: dict[str, Any] | None = None, tables: CdfTables | None = None) -> str:
+    """Write a codec model with its config, integer CDF tables and fingerprint; return the fingerprint.
+
+    `tables` defaults to the model's learned factorized prior; `bican fit-prior` passes a fitted mixture.
+    """
     tensors = {f"model.{k}": _storage(k, v) for k, v in model.state_dict().items()}
     if model.prior is not None:
-        tables = model.prior.tables()
-        tensors |= {"cdf.low": torch.from_numpy(tables.low), "cdf.cdf": torch.from_numpy(tables.cdf),
-                    "cdf.sizes": torch.from_numpy(tables.sizes)}
+        tables = tables or model.prior.tables()
+        # A single component is stored as one table per latent, as before mixtures existed, so those files and
+        # their fingerprints stay valid.
+        single = len(tables.cdf) == 1
+        tensors |= {"cdf.low": torch.from_numpy(tables.low), "cdf.sizes": torch.from_numpy(tables.sizes),
+                    "cdf.cdf": torch.from_numpy(tables.cdf[0] if single else tables.cdf.astype(np.int32))}
+        if not single:
+            tensors["cdf.mix"] = torch.from_numpy(tables.mix)
     config = json.dumps(model.cfg.__dict__, sort_keys=True)
     return _write(path, tensors, {"kind": "codec", "config": config, "info": json.dumps(info or {})})
 
@@ -99,7 +107,9 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Loaded:
         raise WeightsError(f"{path}: tensors do not match the config: {str(exc).splitlines()[0]}") from exc
     tables = None
     if model.prior is not None:
-        tables = CdfTables(*(tensors[f"cdf.{k}"].numpy().astype(np.int64) for k in ("low", "cdf", "sizes")))
+        low, cdf, sizes = (tensors[f"cdf.{k}"].numpy().astype(np.int64) for k in ("low", "cdf", "sizes"))
+        mix = tensors["cdf.mix"].numpy().astype(np.int64) if "cdf.mix" in tensors else np.array([0, 1 << PRECISION])
+        tables = CdfTables(low, cdf.reshape(len(mix) - 1, *cdf.shape[-2:]), sizes, mix)
     return Loaded(path.stem, model.eval(), tables, meta["fingerprint"], json.loads(meta.get("info", "{}")))
 
 

@@ -24,7 +24,7 @@ def test_round_trip_exact():
 
 def test_layout_is_as_documented():
     blob = bitstream.pack(FP, 300, b"\x01\x02\x03")
-    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION == 2 and blob[5:13] == FP
+    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION == 3 and blob[5:13] == FP
     assert blob[13:15] == bytes([0xAC, 0x02]) and blob[15:18] == b"\x01\x02\x03" and len(blob) == 22
     assert struct.unpack(">I", blob[-4:])[0] == zlib.crc32(blob[:-4])
 
@@ -40,7 +40,8 @@ def test_pack_refuses_what_unpack_would():
     (b"", "shorter"),
     (b"GIF89a" + bytes(40), "does not start with 'BICN'"),
     (b"BICN\x07" + bytes(40), "version 7"),
-    (b"BICN\x01" + bytes(40), "version 1; this build reads version 2"),
+    (b"BICN\x01" + bytes(40), "version 1; this build reads version 3"),
+    (b"BICN\x02" + bytes(40), "version 2; this build reads version 3"),
 ])
 def test_foreign_files(blob, message):
     with pytest.raises(BitstreamError, match=message):
@@ -80,6 +81,6 @@ def test_fuzz_archives_raise_only_bitstream_error():
 
 
 def test_huge_count_is_rejected_without_allocating():
-    body = b"BICN\x02" + FP + b"\xff\xff\xff\xff\x0f"
+    body = b"BICN" + bytes([bitstream.VERSION]) + FP + b"\xff\xff\xff\xff\x0f"
     with pytest.raises(BitstreamError, match="claims"):
         bitstream.unpack(_with_crc(body))

@@ -78,6 +78,19 @@ def test_search_keeps_the_nearest_fixed_point(digits):
     assert (searching.symbols(recon) == found).all(1).mean() >= 0.99
 
 
+def test_precisions_share_the_code(digits):
+    """bfloat16 and float32 networks may pick different codes, but either reads the other's archive exactly."""
+    loaded = weights.load(weights.DEFAULT_MODEL)
+    half = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint, dtype=torch.bfloat16)
+    # The codec converts a copy: a model still in training keeps its float32 weights.
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    full = codec.load(weights.DEFAULT_MODEL, dtype=torch.float32)
+    symbols = half.symbols(digits)
+    assert np.array_equal(full.unpack(half.pack(symbols)), symbols)
+    gap = np.abs(half.reconstruct(symbols).astype(int) - full.reconstruct(symbols))
+    assert gap.max() <= 3 and (gap > 0).mean() < 0.2
+
+
 def test_search_must_fit_the_latents():
     with pytest.raises(ValueError, match="search must be 0 to"):
         codec.load(weights.DEFAULT_MODEL, search=1000)
