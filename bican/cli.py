@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("fit-prior", help="refit a model's prior as a mixture over its codes of the training digits")
     s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
     s.add_argument("-o", "--output", type=Path, required=True, help="the refitted model's .safetensors file")
-    s.add_argument("--components", type=int, default=32, help="mixture components (default: %(default)s)")
+    s.add_argument("--components", type=int, default=64, help="mixture components (default: %(default)s)")
     s.set_defaults(run=_fit_prior)
 
     s = sub.add_parser("compress", help="digits (.npy, .png or idx) to a .bican archive")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -37,12 +38,19 @@ class CdfTables:
         most = np.diff(self.cdf, axis=2).max(axis=2)
         return float((_bits(np.diff(self.mix)) + _bits(most).sum(axis=1)).min())
 
+    @cached_property
+    def _symbol_bits(self) -> np.ndarray:
+        """Bits [L, S, K] of each symbol under each component."""
+        with np.errstate(divide="ignore"):  # padding beyond a table's end has frequency 0: infinite bits, unused
+            return _bits(np.diff(self.cdf, axis=2)).transpose(1, 2, 0).copy()
+
     def component_bits(self, symbols: np.ndarray) -> np.ndarray:
         """Bits [N, K] of each row of int symbols [N, L] under each component, its index included."""
         idx = np.asarray(symbols, np.int64) - self.low
-        rows = np.arange(len(self.low))
-        freq = self.cdf[:, rows, idx + 1] - self.cdf[:, rows, idx]  # [K, N, L]
-        return (_bits(freq).sum(axis=-1) + _bits(np.diff(self.mix))[:, None]).T
+        total = np.tile(_bits(np.diff(self.mix)), (len(idx), 1))
+        for i, table in enumerate(self._symbol_bits):  # one latent at a time: [N, K], not [N, L, K], in memory
+            total += table[idx[:, i]]
+        return total
 
     def components(self, symbols: np.ndarray) -> np.ndarray:
         """The component [N] that codes each row in the fewest bits (the first of equals)."""
@@ -100,9 +108,9 @@ class FactorizedPrior(nn.Module):
                          np.array([0, 1 << PRECISION], np.int64))
 
 
-def fit_mixture(tables: CdfTables, symbols: np.ndarray, components: int, iterations: int = 40,
+def fit_mixture(tables: CdfTables, symbols: np.ndarray, components: int, iterations: int = 60,
                 seed: int = 0) -> CdfTables:
-    """A mixture of `components` categorical tables per latent, fitted to codes by hard EM.
+    """A mixture of `components` categorical tables per latent, fitted to codes by EM.
 
     The latents of a trained model are not independent: a "1" and an "8" use different corners of the code space.
     Each digit's code is assigned to the component that codes it best, and each component's tables are refitted to
@@ -112,7 +120,7 @@ def fit_mixture(tables: CdfTables, symbols: np.ndarray, components: int, iterati
         tables: the model's factorized tables; they fix each latent's symbol range.
         symbols: int codes [N, L] of training digits, as the encoder emits them.
         components: K, the mixture's size.
-        iterations: EM rounds; the assignment has settled well before 40 on MNIST codes.
+        iterations: EM rounds, the first half soft, the second hard.
         seed: for the initial random assignment.
     """
     idx = torch.from_numpy(np.asarray(symbols, np.int64) - tables.low)
@@ -120,14 +128,19 @@ def fit_mixture(tables: CdfTables, symbols: np.ndarray, components: int, iterati
     width = int(tables.sizes.max())
     onehot = torch.zeros(n, latents, width).scatter_(2, idx[..., None], 1.0).reshape(n, -1)
     support = (torch.arange(width)[None] < torch.from_numpy(tables.sizes)[:, None]).float()  # [L, S]
-    assign = torch.randint(components, (n,), generator=torch.Generator().manual_seed(seed))
-    for _ in range(iterations):
-        member = torch.nn.functional.one_hot(assign, components).float()  # [N, K]
+    start = torch.randint(components, (n,), generator=torch.Generator().manual_seed(seed))
+    member = torch.nn.functional.one_hot(start, components).float()  # [N, K]: each code's share in each component
+    for step in range(iterations):
         counts = (member.T @ onehot).reshape(components, latents, width) + 0.1 * support
         pmf = counts / counts.sum(-1, keepdim=True)
         prior = (member.sum(0) + 1) / (n + components)
-        score = onehot @ torch.log(pmf).reshape(components, -1).T + torch.log(prior)
-        assign = score.argmax(1)
+        # Symbols outside a latent's range have pmf 0 and never occur: clamp so that 0 * log 0 stays 0.
+        score = onehot @ torch.log(pmf.clamp_min(1e-30)).reshape(components, -1).T + torch.log(prior)
+        # Soft EM first, so that components can separate from a random start; then hard EM, which minimizes what
+        # the coder pays: each code's bits under its best component.
+        hard = step >= iterations // 2
+        member = (torch.nn.functional.one_hot(score.argmax(1), components).float() if hard
+                  else torch.softmax(score, dim=1))
     pmf = pmf.double().numpy()
     rows = [[_quantize_pmf(pmf[k, i, :size]) for i, size in enumerate(tables.sizes)] for k in range(components)]
     mix = np.concatenate([[0], np.cumsum(_quantize_pmf(prior.double().numpy()))])

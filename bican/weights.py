@@ -73,13 +73,12 @@ def save(path: Path, model: BiCAN, info: dict[str, Any] | None = None, tables: C
     tensors = {f"model.{k}": _storage(k, v) for k, v in model.state_dict().items()}
     if model.prior is not None:
         tables = tables or model.prior.tables()
-        # A single component is stored as one table per latent, as before mixtures existed, so those files and
-        # their fingerprints stay valid.
-        single = len(tables.cdf) == 1
+        # Each frequency is 1 to 2**16 - (symbols - 1), so frequency - 1 fits 16 bits: a quarter of int64's bytes,
+        # which lets 64-component mixtures fit the weights budget.
+        freq = np.diff(tables.cdf, axis=2)
         tensors |= {"cdf.low": torch.from_numpy(tables.low), "cdf.sizes": torch.from_numpy(tables.sizes),
-                    "cdf.cdf": torch.from_numpy(tables.cdf[0] if single else tables.cdf.astype(np.int32))}
-        if not single:
-            tensors["cdf.mix"] = torch.from_numpy(tables.mix)
+                    "cdf.freq": torch.from_numpy(np.maximum(freq - 1, 0).astype(np.uint16)),
+                    "cdf.mix": torch.from_numpy(tables.mix)}
     config = json.dumps(model.cfg.__dict__, sort_keys=True)
     return _write(path, tensors, {"kind": "codec", "config": config, "info": json.dumps(info or {})})
 
@@ -107,14 +106,23 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Loaded:
         raise WeightsError(f"{path}: tensors do not match the config: {str(exc).splitlines()[0]}") from exc
     tables = None
     if model.prior is not None:
-        low, cdf, sizes = (tensors[f"cdf.{k}"].numpy().astype(np.int64) for k in ("low", "cdf", "sizes"))
-        mix = tensors["cdf.mix"].numpy().astype(np.int64) if "cdf.mix" in tensors else np.array([0, 1 << PRECISION])
-        tables = CdfTables(low, cdf.reshape(len(mix) - 1, *cdf.shape[-2:]), sizes, mix)
+        tables = _tables(tensors)
     return Loaded(path.stem, model.eval(), tables, meta["fingerprint"], json.loads(meta.get("info", "{}")))
 
 
+def _tables(tensors: dict[str, torch.Tensor]) -> CdfTables:
+    low, sizes = (tensors[f"cdf.{k}"].numpy().astype(np.int64) for k in ("low", "sizes"))
+    if "cdf.cdf" in tensors:  # files written before mixtures: one factorized table per latent, cumulative
+        return CdfTables(low, tensors["cdf.cdf"].numpy().astype(np.int64)[None], sizes, np.array([0, 1 << PRECISION]))
+    stored = tensors["cdf.freq"].numpy().astype(np.int64)
+    freq = np.where(np.arange(stored.shape[2]) < sizes[:, None], stored + 1, 0)
+    cdf = np.concatenate([np.zeros((*freq.shape[:2], 1), np.int64), np.cumsum(freq, axis=2)], axis=2)
+    return CdfTables(low, cdf, sizes, tensors["cdf.mix"].numpy().astype(np.int64))
+
+
 def save_classifier(path: Path, model: Classifier, info: dict[str, Any]) -> str:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # Stored as float16 and run as float32, as the codec networks are: it leaves room in the weights budget.
+    tensors = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
     return _write(path, tensors, {"kind": "classifier", "info": json.dumps(info)})
 
 

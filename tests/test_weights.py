@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,19 @@ def test_save_load_round_trip(tmp_path):
         assert b.dtype == a.dtype and torch.equal(expected, b), k
     tables = model.prior.tables()
     assert np.array_equal(loaded.tables.cdf, tables.cdf) and np.array_equal(loaded.tables.low, tables.low)
+
+
+def test_files_from_before_mixtures_still_load(tmp_path):
+    """Models saved before mixture priors store one cumulative int64 table per latent, and no component table."""
+    model = _model(3)
+    tables = model.prior.tables()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {"cdf.low": torch.from_numpy(tables.low), "cdf.cdf": torch.from_numpy(tables.cdf[0]),
+                "cdf.sizes": torch.from_numpy(tables.sizes)}
+    config = json.dumps(model.cfg.__dict__, sort_keys=True)
+    weights._write(tmp_path / "old.safetensors", tensors, {"kind": "codec", "config": config, "info": "{}"})
+    loaded = weights.load(str(tmp_path / "old.safetensors")).tables
+    assert np.array_equal(loaded.cdf, tables.cdf) and np.array_equal(loaded.mix, tables.mix)
 
 
 def test_fingerprint_follows_content(tmp_path):
