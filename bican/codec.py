@@ -24,7 +24,6 @@ FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempote
 # (docs/BENCHMARKS.md). Decoding is unchanged.
 SEARCH = 8
 BATCH = 1024  # rows per network call
-MIN_BATCH = 64  # rows per network call at least: so 5 batch shapes in all (see _batched)
 STEP = 4096  # digits per encoder step (and progress report); the fixed point's later rounds run fewer rows
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
@@ -35,9 +34,9 @@ PRECISIONS = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16
 
 
 def compute_dtype(device: str | torch.device) -> torch.dtype:
-    """bfloat16 on a CPU that computes it natively (AMX or AVX512-BF16), where it runs the networks 2 to 4 times
-    faster than float32 for 0.01 dB (docs/BENCHMARKS.md); float32 elsewhere. The codes stay bit-exact either way:
-    the networks only choose them, and the range coder writes them."""
+    """bfloat16 on a CPU that computes it natively (AMX or AVX512-BF16), where it runs the networks 2.2 to 3.6 times
+    faster than float32 at the same PSNR to 0.01 dB (docs/BENCHMARKS.md); float32 elsewhere. The codes stay
+    bit-exact either way: the networks only choose them, and the range coder writes them."""
     native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     return torch.bfloat16 if torch.device(device).type == "cpu" and native else torch.float32
 
@@ -95,12 +94,12 @@ class Codec:
         return self._decode_net(torch.from_numpy(np.asarray(symbols, np.int64)).to(self.device)).cpu().numpy()
 
     def _batched(self, net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """net over the rows of x, BATCH at a time. The last batch is padded (by repeating rows) to a power of two
-        of at least MIN_BATCH: oneDNN builds kernels for each new batch shape, at several ms each, and the fixed
-        point's shrinking rounds would otherwise ask for dozens of shapes."""
+        """net over the rows of x, BATCH at a time. The last batch is padded (by repeating rows) to a power of two:
+        oneDNN builds kernels for each new batch shape, and the fixed point's shrinking rounds would otherwise ask
+        for dozens of shapes. (A floor of 64 rows made the studio's one-digit encoding twice as slow.)"""
         out = []
         for chunk in x.split(BATCH):
-            size = min(BATCH, max(MIN_BATCH, 1 << (len(chunk) - 1).bit_length()))
+            size = min(BATCH, 1 << (len(chunk) - 1).bit_length())
             out.append(net(chunk[torch.arange(size, device=chunk.device) % len(chunk)])[:len(chunk)])
         return torch.cat(out)
 
