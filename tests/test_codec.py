@@ -51,6 +51,17 @@ def test_archive_is_one_stream_smaller_than_per_digit_streams(shipped, digits):
     assert bitstream.unpack(shipped.pack(symbols[:1])).payload == streams[0]
 
 
+def test_streams_end_where_decoding_stops(shipped, digits):
+    """No stream keeps a flush byte it does not need: without its last byte it reads as another code."""
+    symbols = shipped.symbols(digits[:60])
+    streams = shipped.encode_symbols(symbols)
+    with codec._scratch() as path:
+        for row, stream in zip(symbols, streams):
+            component = shipped.tables.components(row[None])
+            assert shipped._decodes_to(stream, component, row[None], path)
+            assert len(stream) == 1 or not shipped._decodes_to(stream[:-1], component, row[None], path)
+
+
 def test_archive_codes_must_fit_their_payload(shipped, digits):
     archive = bitstream.unpack(shipped.pack(shipped.symbols(digits)))
     forged = bitstream.pack(archive.fingerprint, archive.count * 50, archive.payload)
