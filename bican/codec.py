@@ -171,8 +171,12 @@ class Codec:
 
     def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
         """One stream per row of symbols [N, L]: each digit on its own, as the studio shows it."""
+        symbols = np.asarray(symbols, np.int64)
+        # Each digit's component, chosen for all rows at once: per row, this was a quarter of the encoding time.
+        components = self.tables.components(symbols) if self.tables is not None else None
         with _scratch() as path:
-            return [self._stream(row[None], path) for row in np.asarray(symbols, np.int64)]
+            return [self._stream(symbols[i:i + 1], path, None if components is None else components[i:i + 1])
+                    for i in range(len(symbols))]
 
     def decode_symbols(self, streams: list[bytes]) -> np.ndarray:
         """Integer symbols [N, L] from per-digit streams; raises BitstreamError for a stream this model did not write."""
