@@ -23,6 +23,8 @@ class ModelConfig:
     family: str = "entropy"
     # Channels of the first convolution; the next layers double it.
     width: int = 32
+    # Residual 3x3 blocks at each convolution's resolution, in both networks (mirrored); 0 for the 2019 depth.
+    blocks: int = 0
     # Size of the fully connected bottleneck before the latents.
     hidden: int = 512
     # Number of latent symbols per digit; it bounds the rate from above.
@@ -33,6 +35,7 @@ class ModelConfig:
     def validate(self) -> ModelConfig:
         _check(self.family in ("entropy", "seed"), f"family must be 'entropy' or 'seed', not {self.family!r}")
         _check(1 <= self.width <= 512, f"width must be in 1..512, not {self.width}")
+        _check(0 <= self.blocks <= 8, f"blocks must be in 0..8, not {self.blocks}")
         _check(1 <= self.hidden <= 8192, f"hidden must be in 1..8192, not {self.hidden}")
         _check(1 <= self.latents <= 512, f"latents must be in 1..512, not {self.latents}")
         _check(1 <= self.prior_components <= 8, f"prior_components must be in 1..8, not {self.prior_components}")

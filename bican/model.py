@@ -22,6 +22,24 @@ def _norm(on: bool, channels: int, dims: int) -> list[nn.Module]:
     return [nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)]
 
 
+class _Residual(nn.Module):
+    """x + gain * conv(act(conv(x))), 3x3 at constant size: depth for sharper strokes, at few parameters."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), _act(), nn.Conv2d(channels, channels, 3, 1, 1))
+        # ReZero: each block starts as the identity and opens gradually. Without it, two blocks pushed the tanh output
+        # into saturation within Adam's first steps, and the run never left a constant image.
+        self.gain = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gain * self.body(x)
+
+
+def _blocks(cfg: ModelConfig, channels: int) -> list[nn.Module]:
+    return [_Residual(channels) for _ in range(cfg.blocks)]
+
+
 class _Shape:
     """Geometry shared by both networks of one config, so they mirror each other exactly."""
 
@@ -43,7 +61,7 @@ class Compressor(nn.Module):
         layers: list[nn.Module] = []
         for i in range(s.convs):
             layers += [nn.Conv2d(s.channels[i], s.channels[i + 1], 4, 2, 1),
-                       *_norm(s.seed and i > 0, s.channels[i + 1], 2), _act()]
+                       *_norm(s.seed and i > 0, s.channels[i + 1], 2), _act(), *_blocks(cfg, s.channels[i + 1])]
         layers += [nn.Flatten(), nn.Linear(s.flat, cfg.hidden), *_norm(s.seed, cfg.hidden, 1), _act(),
                    nn.Linear(cfg.hidden, cfg.latents)]
         self.net = nn.Sequential(*layers)
@@ -65,6 +83,7 @@ class Decompressor(nn.Module):
                                    nn.Linear(cfg.hidden, s.flat), *_norm(s.seed, s.flat, 1), _act(),
                                    nn.Unflatten(1, (s.channels[-1], s.side, s.side))]
         for i in reversed(range(s.convs)):
+            layers += _blocks(cfg, s.channels[i + 1])
             layers.append(nn.ConvTranspose2d(s.channels[i + 1], s.channels[i], 4, 2, 1))
             if i > 0:
                 layers += [*_norm(s.seed, s.channels[i], 2), _act()]
