@@ -2,9 +2,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from bican import codec, weights
-from bican.config import preset
+from bican.config import ModelConfig, TrainConfig, preset
 from bican.train import Objective, train
 
 TINY = dataclasses.replace(preset("tiny"), max_steps=30, val_size=500, val_coded=50)
@@ -96,3 +97,19 @@ def test_fixed_point_rounds_train_the_decoder_on_the_codecs_codes(mnist_test):
     assert torch.equal(code.detach(), expected) and not torch.equal(expected, torch.round(y))
     code.sum().backward()  # straight-through: the gradient reaches the compressor as if the code were y
     assert all(p.grad is not None for p in model.compressor.parameters())
+
+
+def test_residual_blocks_start_as_the_identity_and_leave_the_constant_image(tmp_path):
+    from bican.model import BiCAN, _Residual
+
+    # The size where it showed: the entropy preset's networks at entropy-07b's rate.
+    cfg = TrainConfig(lam=7e-4, fixed_point_rounds=2, max_steps=20, val_size=500, val_coded=0,
+                      model=ModelConfig(hidden=256, blocks=2))
+    blocks = [m for m in BiCAN(cfg.model).modules() if isinstance(m, _Residual)]
+    assert len(blocks) == 8  # two per convolution's resolution, in each network
+    for block in blocks:
+        x = torch.randn(2, block.body[0].in_channels, 7, 7)
+        assert torch.equal(block(x), x)
+    steps = [e for e in _run(tmp_path, cfg)[1] if e["type"] == "step"]
+    # A constant image scores about 0.44; blocks that opened all at once stayed there (the tanh saturated).
+    assert np.mean([s["decompressor"] for s in steps[-5:]]) < 0.35
