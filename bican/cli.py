@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -249,8 +249,16 @@ def _train_classifier(args) -> int:
 def _fit_prior(args) -> int:
     from .train import fit_prior
 
-    with tqdm(total=60000, desc="encode training digits", unit="digit") as bar:
-        result = fit_prior(args.model, args.output, args.components, bar.update)
+    with ExitStack() as stack:
+        bars: list[tqdm] = []
+
+        def progress(digits: int) -> None:
+            # Opened at the first step, so that a bad --model or --components prints its error and no empty bar.
+            if not bars:
+                bars.append(stack.enter_context(tqdm(total=60000, desc="encode training digits", unit="digit")))
+            bars[0].update(digits)
+
+        result = fit_prior(args.model, args.output, args.components, progress)
     print(json.dumps(result))
     return 0
 

@@ -59,5 +59,7 @@ def test_fit_prior_command(tmp_path, capsys):
     assert len(fitted.tables.cdf) == 4 and fitted.info["prior"]["components"] == 4
     after = fitted.info["prior"]["train_ideal_bytes"]
     assert after["after"] <= after["before"]
+    assert "encode training digits" in capsys.readouterr().err
     assert main(["fit-prior", "--model", "seed", "-o", str(tmp_path / "s.safetensors")]) == 2
-    assert "no prior to fit" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no prior to fit" in err and "encode training digits" not in err  # the error alone, no empty bar
