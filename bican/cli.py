@@ -107,10 +107,13 @@ def _codec_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--precision", choices=list(codec.PRECISIONS), default="auto",
                    help="the networks' arithmetic; auto is bfloat16 on a CPU with native bfloat16, else float32 "
                         "(default: %(default)s)")
+    s.add_argument("--refine", type=int, default=0,
+                   help="passes of refinement after the search: closer codes for about 20 times the encoding work, "
+                        f"for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
 
 
 def _load_codec(args) -> codec.Codec:
-    return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision])
+    return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision], refine=args.refine)
 
 
 @contextmanager

@@ -89,6 +89,23 @@ def test_search_keeps_the_nearest_fixed_point(digits):
     assert (searching.symbols(recon) == found).all(1).mean() >= 0.99
 
 
+def test_refinement_moves_only_to_nearer_fixed_points(digits):
+    searching, refining = codec.load(weights.DEFAULT_MODEL), codec.load(weights.DEFAULT_MODEL, refine=2)
+    digits = digits[:100]
+    found, first = refining.symbols(digits), searching.symbols(digits)
+
+    def error(symbols):
+        return ((refining.reconstruct(symbols).astype(float) - digits) ** 2).mean((1, 2))
+
+    # It starts from the search's code and moves only to strictly nearer ones...
+    assert (error(found) <= error(first)).all()
+    assert (error(found) < error(first)).mean() > 0.2
+    # ...that are fixed points, and a decoded digit (its own code at distance 0) stays where it is.
+    assert (refining.symbols(refining.reconstruct(found)) == found).all(1).mean() >= 0.99
+    # Decoding does not depend on it: the plain codec reads the refined archive.
+    assert np.array_equal(searching.unpack(refining.pack(found)), found)
+
+
 def test_precisions_share_the_code(digits):
     """bfloat16 and float32 networks may pick different codes, but either reads the other's archive exactly."""
     loaded = weights.load(weights.DEFAULT_MODEL)
@@ -105,6 +122,8 @@ def test_precisions_share_the_code(digits):
 def test_search_must_fit_the_latents():
     with pytest.raises(ValueError, match="search must be 0 to"):
         codec.load(weights.DEFAULT_MODEL, search=1000)
+    with pytest.raises(ValueError, match="refine must be 0 to 16"):
+        codec.load(weights.DEFAULT_MODEL, refine=17)
 
 
 def test_actual_bytes_within_one_byte_of_ideal(shipped, digits):
