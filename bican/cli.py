@@ -108,7 +108,7 @@ def _codec_options(s: argparse.ArgumentParser) -> None:
                    help="the networks' arithmetic; auto is bfloat16 on a CPU with native bfloat16, else float32 "
                         "(default: %(default)s)")
     s.add_argument("--refine", type=int, default=0,
-                   help="passes of refinement after the search: closer codes for about 20 times the encoding work, "
+                   help="passes of refinement after the search: closer codes for about 15 times the encoding time, "
                         f"for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
 
 
