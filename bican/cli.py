@@ -108,8 +108,8 @@ def _codec_options(s: argparse.ArgumentParser) -> None:
                    help="the networks' arithmetic; auto is bfloat16 on a CPU with native bfloat16, else float32 "
                         "(default: %(default)s)")
     s.add_argument("--refine", type=int, default=0,
-                   help="passes of refinement after the search: closer codes for about 15 times the encoding time, "
-                        f"for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
+                   help="passes of refinement after the search: codes that trade error and bits better, for many "
+                        f"times the encoding time; for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
 
 
 def _load_codec(args) -> codec.Codec:
