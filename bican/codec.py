@@ -143,10 +143,10 @@ class Codec:
         error = torch.where(settled, error, torch.inf).view(count, n)
         best = error.argmin(0)  # torch returns the first of equal minima
         rows = torch.arange(n, device=codes.device)
-        codes = codes.view(count, n, -1)[best, rows]
+        codes, error = codes.view(count, n, -1)[best, rows], error[best, rows]
         if self.refine:
             codes = torch.cat([self._refined(digits[i:i + REFINE_ROWS], codes[i:i + REFINE_ROWS],
-                                             error[best, rows][i:i + REFINE_ROWS]) for i in range(0, n, REFINE_ROWS)])
+                                             error[i:i + REFINE_ROWS]) for i in range(0, n, REFINE_ROWS)])
         return codes
 
     @staticmethod
@@ -160,27 +160,26 @@ class Codec:
         codes = codes.clone()
         score = error + RATE_WEIGHT * self._bits(codes)
         active = torch.nonzero(error >= EXACT).flatten()
-        steps = [(i, s) for i in range(self.latents) for s in (1, -1)]
+        # Every latent one step up, then the same one step down: [2L, L].
+        steps = torch.eye(self.latents, dtype=codes.dtype, device=codes.device).repeat_interleave(2, 0)
+        steps[1::2] *= -1
+        low, high = self._low.to(codes.dtype), self._high.to(codes.dtype)
         for _ in range(self.refine):
             if not len(active):
                 break
-            here, starts = codes[active], []
-            for i, s in steps:
-                y = here.clone()
-                y[:, i] = (y[:, i] + s).clamp(int(self.low[i]), int(self.high[i]))
-                starts.append(y)
-            found, images, settled = self._settle(torch.cat(starts))
-            candidate = self._error(images, digits[active], len(starts)) + RATE_WEIGHT * self._bits(found)
-            low, choice = torch.where(settled, candidate, torch.inf).view(len(starts), -1).min(0)
-            moved = low < score[active]
+            starts = torch.maximum(torch.minimum(codes[active][None] + steps[:, None], high), low)
+            found, images, settled = self._settle(starts.reshape(-1, self.latents))
+            candidate = self._error(images, digits[active], len(steps)) + RATE_WEIGHT * self._bits(found)
+            best, choice = torch.where(settled, candidate, torch.inf).view(len(steps), -1).min(0)
+            moved = best < score[active]
             rows = torch.arange(len(active), device=codes.device)
-            codes[active[moved]] = found.view(len(starts), len(active), -1)[choice, rows][moved]
-            score[active[moved]] = low[moved]
+            codes[active[moved]] = found.view(len(steps), len(active), -1)[choice, rows][moved]
+            score[active[moved]] = best[moved]
             active = active[moved]
         return codes
 
     def _bits(self, codes: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.tables.bits(codes.cpu().numpy())).to(codes.device, torch.float32)
+        return torch.from_numpy(self.ideal_bits(codes.cpu().numpy())).to(codes.device, torch.float32)
 
     def _candidates(self, latent: torch.Tensor) -> list[torch.Tensor]:
         """The plain code, then for each of the `search` latents nearest a rounding boundary, that one rounded the
