@@ -309,9 +309,9 @@ def _bench(args) -> int:
 def _eval(args) -> int:
     from .evaluate import evaluate
 
+    c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
     test = data.load("test")
     n = args.limit or len(test.images)
-    c = _load_codec(args)
     result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], weights.load_classifier())}
     if args.json:
         print(json.dumps(result))
