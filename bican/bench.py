@@ -39,12 +39,14 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
 
 
-def codec_bench(progress: Progress | None = None, limit: int | None = None) -> dict:
+def codec_bench(progress: Progress | None = None, limit: int | None = None, refine: int = 0) -> dict:
     """Measure every installed model and the classical codecs on the MNIST test set, in one run.
 
     Args:
         progress: called with (stage, fraction done).
         limit: only the first `limit` test digits (default: all 10,000).
+        refine: if not 0, also measure each entropy model with that many refinement passes (its rate–distortion row
+            and the test set's archive; many times the encoding time, so no throughput row).
     """
     report = progress or (lambda stage, fraction: None)
     test = data.load("test")
@@ -56,14 +58,18 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
         report(f"model {name}", 0.6 * i / max(1, len(names)))
         c = codec.load(name)
         trip = round_trip(c, digits)
-        metrics = evaluate(c, digits, labels, classifier, trip)
         # The seed is a reference point, not a rung of the entropy-coded ladder: its own series.
-        family = "BiCAN" if c.tables is not None else "BiCAN seed"
-        rd.append({"codec": family, "setting": name, **{k: metrics[k] for k in (
-            "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy")}})
+        rd.append(_model_row("BiCAN" if c.tables is not None else "BiCAN seed", name,
+                             evaluate(c, digits, labels, classifier, trip)))
         sizes += baselines.file_sizes(f"{name} code", trip.symbols.astype(_smallest_dtype(trip.symbols)))
-        archive = c.pack(trip.symbols)
-        sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(archive)})
+        sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(c.pack(trip.symbols))})
+        if refine and c.tables is not None:
+            refined = codec.load(name, refine=refine)
+            rtrip = round_trip(refined, digits)
+            rd.append(_model_row("BiCAN --refine", f"{name} --refine {refine}",
+                                 evaluate(refined, digits, labels, classifier, rtrip)))
+            sizes.append({"representation": f"{name} code, --refine {refine}", "format": ".bican",
+                          "bytes": len(refined.pack(rtrip.symbols))})
         speed.append({"what": f"{name}: compress + decompress, CPU ({str(c.dtype).removeprefix('torch.')})",
                       "digits_per_s": _throughput(c, digits)})
         if c.search:  # the encoder's search against none, on the same machine and run
@@ -80,6 +86,11 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None) -> d
     report("done", 1.0)
     return {"machine": machine(), "date": datetime.date.today().isoformat(), "n": len(digits),
             "rate_distortion": rd, "file_sizes": sizes, "throughput": speed}
+
+
+def _model_row(family: str, setting: str, metrics: dict) -> dict:
+    return {"codec": family, "setting": setting, **{k: metrics[k] for k in (
+        "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy")}}
 
 
 def _smallest_dtype(symbols: np.ndarray) -> type:

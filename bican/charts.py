@@ -9,8 +9,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 PLOTLY_JS = "https://cdn.plot.ly/plotly-2.35.2.min.js"
-COLORS = {"BiCAN": "#d62728", "BiCAN seed": "#ff9896", "JPEG": "#1f77b4", "WebP": "#2ca02c", "PNG": "#9467bd",
-          "gzip": "#8c564b", "xz": "#7f7f7f"}
+COLORS = {"BiCAN": "#d62728", "BiCAN --refine": "#990000", "BiCAN seed": "#ff9896", "JPEG": "#1f77b4",
+          "WebP": "#2ca02c", "PNG": "#9467bd", "gzip": "#8c564b", "xz": "#7f7f7f"}
 
 
 def _series(rows: list[dict]) -> tuple[dict[str, list[dict]], float]:

@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks; numbers go to docs/BENCHMARKS.md")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
     s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
+    s.add_argument("--refine", type=int, default=0,
+                   help="codec: also measure each entropy model with this many refinement passes (slow; default: 0)")
     _config_options(s, "train: ")
     s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
@@ -300,7 +302,7 @@ def _bench(args) -> int:
         bench.write_train(result)
     else:
         with _percent_bar("bench") as progress:
-            result = bench.codec_bench(progress, args.limit)
+            result = bench.codec_bench(progress, args.limit, args.refine)
         bench.write(result)
     print(json.dumps(result, indent=1))
     return 0
