@@ -39,7 +39,8 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
 
 
-def codec_bench(progress: Progress | None = None, limit: int | None = None, refine: int = 0) -> dict:
+def codec_bench(progress: Progress | None = None, limit: int | None = None, refine: int = 0,
+                invert: bool = False) -> dict:
     """Measure every installed model and the classical codecs on the MNIST test set, in one run.
 
     Args:
@@ -47,7 +48,10 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
         limit: only the first `limit` test digits (default: all 10,000).
         refine: if not 0, also measure each entropy model with that many refinement passes (its rate–distortion row
             and the test set's archive; many times the encoding time, so no throughput row).
+        invert: likewise, encoding by inversion (with `refine` passes).
     """
+    slower = (f" --refine {refine}" if refine else "") + (" --invert" if invert else "")  # the extra rows' setting
+    series = "BiCAN" + (" --refine" if refine else "") + (" --invert" if invert else "")
     report = progress or (lambda stage, fraction: None)
     test = data.load("test")
     digits, labels = test.images[:limit], test.labels[:limit]
@@ -63,21 +67,23 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
                              evaluate(c, digits, labels, classifier, trip)))
         sizes += baselines.file_sizes(f"{name} code", trip.symbols.astype(_smallest_dtype(trip.symbols)))
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(c.pack(trip.symbols))})
-        if refine and c.tables is not None:
-            refined = codec.load(name, refine=refine)
+        if slower and c.tables is not None:
+            refined = codec.load(name, refine=refine, invert=invert)
             rtrip = round_trip(refined, digits)
-            rd.append(_model_row("BiCAN --refine", f"{name} --refine {refine}",
-                                 evaluate(refined, digits, labels, classifier, rtrip)))
-            sizes.append({"representation": f"{name} code, --refine {refine}", "format": ".bican",
+            rd.append(_model_row(series, name + slower, evaluate(refined, digits, labels, classifier, rtrip)))
+            sizes.append({"representation": f"{name} code,{slower}", "format": ".bican",
                           "bytes": len(refined.pack(rtrip.symbols))})
+        # An inverting model's encoding takes minutes for the test set: one timed pass, and its fast path beside it.
+        fast = " --no-invert" if c.invert else ""
         speed.append({"what": f"{name}: compress + decompress, CPU ({str(c.dtype).removeprefix('torch.')})",
-                      "digits_per_s": _throughput(c, digits)})
+                      "digits_per_s": _throughput(c, digits, 1 if c.invert else 3)})
         if c.search:  # the encoder's search against none, on the same machine and run
-            speed.append({"what": f"{name}: the same with --search 0", "digits_per_s": _throughput(
-                codec.load(name, search=0), digits)})
+            speed.append({"what": f"{name}: the same with --search 0{fast}", "digits_per_s": _throughput(
+                codec.load(name, search=0, invert=False), digits)})
         if c.dtype != torch.float32:  # and the networks' bfloat16 against float32
-            speed.append({"what": f"{name}: the same with --search 0 --precision float32", "digits_per_s": _throughput(
-                codec.load(name, search=0, dtype=torch.float32), digits)})
+            speed.append({"what": f"{name}: the same with --search 0{fast} --precision float32",
+                          "digits_per_s": _throughput(codec.load(name, search=0, dtype=torch.float32, invert=False),
+                                                      digits)})
         if torch.cuda.is_available():
             speed.append({"what": f"{name}: compress + decompress, networks on {torch.cuda.get_device_name()}, "
                                   "range coder on the CPU", "digits_per_s": _throughput(codec.load(name, "cuda"), digits)})

@@ -13,6 +13,11 @@ COLORS = {"BiCAN": "#d62728", "BiCAN --refine": "#990000", "BiCAN seed": "#ff989
           "WebP": "#2ca02c", "PNG": "#9467bd", "gzip": "#8c564b", "xz": "#7f7f7f"}
 
 
+def _color(codec: str) -> str:
+    """The series' colour; every slower encoder setting of BiCAN (bench --refine, --invert) shares the dark red."""
+    return COLORS.get(codec) or (COLORS["BiCAN --refine"] if codec.startswith("BiCAN --") else "black")
+
+
 def _series(rows: list[dict]) -> tuple[dict[str, list[dict]], float]:
     """Rows grouped by codec; lossless rows get a PSNR just above the best lossy one, so they show."""
     lossy = [r["psnr_db"] for r in rows if r["psnr_db"] is not None and math.isfinite(r["psnr_db"])]
@@ -38,7 +43,7 @@ def rd_figure(rows: list[dict], lossless: bool = True) -> dict:
     groups, ceiling = _series(rows)
     traces = [{"type": "scatter", "mode": "lines+markers", "name": codec,
                "x": [p["bytes_per_digit"] for p in points], "y": [p["y"] for p in points],
-               "text": [p["setting"] for p in points], "line": {"color": COLORS.get(codec)},
+               "text": [p["setting"] for p in points], "line": {"color": _color(codec)},
                "hovertemplate": "%{text}<br>%{x:.2f} B/digit, %{y:.2f} dB<extra>" + codec + "</extra>"}
               for codec, points in groups.items()]
     layout = {"title": "MNIST test set: bytes per digit against PSNR (28x28)",
@@ -79,7 +84,7 @@ def rd_png(rows: list[dict], path: Path, size: tuple[int, int] = (900, 560)) -> 
     for db in range(math.ceil(y_lo), math.floor(y_hi) + 1, 5):
         draw.text((10, y_at(db) - 6), f"{db} dB", fill="black")
     for i, (codec, ps) in enumerate(groups.items()):
-        color = COLORS.get(codec, "black")
+        color = _color(codec)
         xy = [(x_at(p["bytes_per_digit"]), y_at(p["y"])) for p in ps]
         if len(xy) > 1:
             draw.line(xy, fill=color, width=2)

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
     s.add_argument("-o", "--output", type=Path, required=True, help="the refitted model's .safetensors file")
     s.add_argument("--components", type=int, default=64, help="mixture components (default: %(default)s)")
+    s.add_argument("--encoder", choices=["settle", "invert"],
+                   help="the refitted model's default encoder (default: the model's own)")
+    s.add_argument("--rate-weight", type=float,
+                   help="the refitted model's refinement trade-off, squared levels per bit (default: the model's own)")
     s.set_defaults(run=_fit_prior)
 
     s = sub.add_parser("compress", help="digits (.npy, .png or idx) to a .bican archive")
@@ -82,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
     s.add_argument("--refine", type=int, default=0,
                    help="codec: also measure each entropy model with this many refinement passes (slow; default: 0)")
+    s.add_argument("--invert", action="store_true",
+                   help="codec: also measure each entropy model encoding by inversion (slow; with --refine N, refined)")
     _config_options(s, "train: ")
     s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
@@ -112,10 +118,15 @@ def _codec_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--refine", type=int, default=0,
                    help="passes of refinement after the search: codes that trade error and bits better, for many "
                         f"times the encoding time; for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
+    s.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
+                   help="encode by inverting the decoder instead of iterating to a recompression fixed point: "
+                        "0.7 to 1.5 dB closer, still idempotent, for many times the encoding time "
+                        "(default: the model's own choice)")
 
 
 def _load_codec(args) -> codec.Codec:
-    return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision], refine=args.refine)
+    return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision], refine=args.refine,
+                      invert=args.invert)
 
 
 @contextmanager
@@ -263,7 +274,7 @@ def _fit_prior(args) -> int:
                 bars.append(stack.enter_context(tqdm(total=60000, desc="encode training digits", unit="digit")))
             bars[0].update(digits)
 
-        result = fit_prior(args.model, args.output, args.components, progress)
+        result = fit_prior(args.model, args.output, args.components, progress, args.encoder, args.rate_weight)
     print(json.dumps(result))
     return 0
 
@@ -302,7 +313,7 @@ def _bench(args) -> int:
         bench.write_train(result)
     else:
         with _percent_bar("bench") as progress:
-            result = bench.codec_bench(progress, args.limit, args.refine)
+            result = bench.codec_bench(progress, args.limit, args.refine, args.invert)
         bench.write(result)
     print(json.dumps(result, indent=1))
     return 0

@@ -24,15 +24,21 @@ FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempote
 # (docs/BENCHMARKS.md). Decoding is unchanged.
 SEARCH = 8
 # Refinement (opt-in) then walks from that code: each pass tries every latent one step up and down, settles each to
-# its fixed point, and moves the digit to the one with the lowest squared error + RATE_WEIGHT * bits, if that beats
-# its own code. A code that reconstructs its digit exactly never moves, so a decoded digit encodes to its own code.
+# its fixed point, and moves the digit to the one with the lowest squared error + rate weight * bits (the model's
+# ModelConfig.rate_weight), if that beats its own code. A code that reconstructs its digit exactly never moves, so a
+# decoded digit encodes to its own code.
 # On the 10k test digits, entropy-07b went from 6.19 B at 21.20 dB to 5.93 B at 21.58 dB (docs/BENCHMARKS.md).
 MAX_REFINE = 16
-RATE_WEIGHT = 20.0  # squared uint8 levels per pixel that one bit is worth: 16 kept more dB, 24 more bytes
 # A reconstruction within this mean squared error (uint8 levels) counts as the digit itself and is not refined: the
 # same code decoded in another batch shape can differ by a level in a few bfloat16 pixels.
 EXACT = 1.0
 REFINE_ROWS = 512  # digits per refinement step, each with two candidates per latent
+# Inversion (opt-in, or a model's default: ModelConfig.encoder) drops the fixed point, which cost 1.5 dB at 16 B:
+# a digit's plain code is refined without settling. A decoded digit is recognized by inverting the decoder
+# (INVERT_STEPS of Adam on the latents from the encoder's output, rounded, and that code's neighbours). A code whose
+# decoding is not recognized as itself is replaced by the fixed-point code, so every code stays idempotent.
+INVERT_STEPS = 100
+INVERT_LR = 0.1
 BATCH = 1024  # rows per network call
 STEP = 4096  # digits per encoder step (and progress report); the fixed point's later rounds run fewer rows
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
@@ -56,7 +62,7 @@ class Codec:
 
     def __init__(self, model: BiCAN, tables: CdfTables | None, fingerprint: str, name: str = "model",
                  device: str | torch.device = "cpu", search: int | None = None, dtype: torch.dtype | None = None,
-                 refine: int = 0):
+                 refine: int = 0, invert: bool | None = None):
         search = min(SEARCH, model.cfg.latents) if search is None else search
         if not 0 <= search <= model.cfg.latents:
             raise ValueError(f"search must be 0 to {model.cfg.latents} (the latent count), not {search}")
@@ -67,7 +73,7 @@ class Codec:
         # On the CPU, oneDNN runs these convolutions 1.2 to 2 times faster in channels-last layout. The codec works
         # on a copy, so that a model still in training keeps its own dtype and layout.
         layout = torch.channels_last if self.device.type == "cpu" else torch.preserve_format
-        self.model = copy.deepcopy(model).eval().to(self.device, self.dtype, memory_format=layout)
+        self.model = copy.deepcopy(model).eval().to(self.device, self.dtype, memory_format=layout).requires_grad_(False)
         self.tables = tables
         self.fingerprint = fingerprint
         self.name = name
@@ -76,6 +82,7 @@ class Codec:
         self.rounds = FIXED_POINT_ROUNDS if tables is not None else 0
         self.search = search if tables is not None else 0
         self.refine = refine if tables is not None else 0
+        self.invert = (model.cfg.encoder == "invert" if invert is None else invert) and tables is not None
         # Each latent's symbol range: the prior's table, or one byte for the seed's fixed-length code.
         self.low, self.high = ((np.zeros(self.latents, np.int64), np.full(self.latents, 255, np.int64))
                                if tables is None else (tables.low, tables.high))
@@ -95,7 +102,8 @@ class Codec:
         digits = check_digits(digits)
         out = []
         for i in range(0, len(digits), STEP):
-            out.append(self._fixed_point(torch.from_numpy(digits[i:i + STEP]).to(self.device)))
+            step = torch.from_numpy(digits[i:i + STEP]).to(self.device)
+            out.append(self._inverted(step) if self.invert else self._fixed_point(step))
             if progress is not None:
                 progress(len(out[-1]))
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latents), np.int64)
@@ -144,39 +152,96 @@ class Codec:
         best = error.argmin(0)  # torch returns the first of equal minima
         rows = torch.arange(n, device=codes.device)
         codes, error = codes.view(count, n, -1)[best, rows], error[best, rows]
-        if self.refine:
-            codes = torch.cat([self._refined(digits[i:i + REFINE_ROWS], codes[i:i + REFINE_ROWS],
-                                             error[i:i + REFINE_ROWS]) for i in range(0, n, REFINE_ROWS)])
+        return self._refined(digits, codes, error, self._settle) if self.refine else codes
+
+    def _inverted(self, digits: torch.Tensor) -> torch.Tensor:
+        """Each digit's code by inversion (see INVERT_STEPS), or its fixed-point code where that would not be
+        idempotent."""
+        codes = self._direct(digits)
+        unsure = torch.nonzero((self._direct(self._decode_net(codes)) != codes).any(dim=1)).flatten()
+        if len(unsure):
+            codes[unsure] = self._fixed_point(digits[unsure])
         return codes
+
+    def _direct(self, digits: torch.Tensor) -> torch.Tensor:
+        """A decoded digit's own code: the plain code, or failing that the rounded inversion, where either reconstructs
+        the digit. Any other digit's plain code, refined over codes that need not be fixed points."""
+        codes = self._encode_net(digits)
+        error = self._error(self._decode_net(codes), digits, 1)
+        rest = torch.nonzero(error >= EXACT).flatten()
+        if len(rest):
+            rows = torch.cat([self._latents(digits[rest]), digits[rest].flatten(1).float()], 1)
+            inverted = self._quantize(self._batched(self._descended_latents, rows))
+            # An inversion can round one latent the wrong way, so its neighbours are tried too.
+            candidates = torch.cat([inverted[None], self._neighbours(inverted)])
+            images = self._decode_net(candidates.view(-1, self.latents))
+            nearest, choice = self._error(images, digits[rest], len(candidates)).view(len(candidates), -1).min(0)
+            found = nearest < EXACT
+            codes[rest[found]] = candidates[choice, torch.arange(len(rest), device=codes.device)][found]
+            rest = rest[~found]
+            if len(rest):
+                codes[rest] = self._refined(digits[rest], codes[rest], error[rest], self._decoded)
+        return codes
+
+    def _descended_latents(self, rows: torch.Tensor) -> torch.Tensor:
+        """Latents [N, L] that minimize the decoder's squared error, from rows [N, L + 784] of encoder latents and
+        their digit's pixels (one tensor, so _batched pads both alike). Rows are independent: Adam is elementwise."""
+        latent, target = rows[:, :self.latents].clone(), self.model.to_native(rows[:, self.latents:].view(-1, 28, 28))
+        latent.requires_grad_(True)
+        optimizer = torch.optim.Adam([latent], lr=INVERT_LR)
+        decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.05 ** (1 / INVERT_STEPS))  # to 5 %: settle, then round
+        with torch.enable_grad():
+            for _ in range(INVERT_STEPS):
+                loss = (self.model.decompressor(latent.to(self.dtype)).float() - target.float()).square().sum()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                decay.step()
+        return latent.detach()
+
+    def _decoded(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """_settle's contract without the fixed point: the codes as given, their reconstructions, all accepted."""
+        return y, self._decode_net(y), torch.ones(len(y), dtype=torch.bool, device=y.device)
 
     @staticmethod
     def _error(images: torch.Tensor, digits: torch.Tensor, count: int) -> torch.Tensor:
         """Mean squared error [count * N] of `count` reconstructions per digit, candidate-major."""
         return (images.float() - digits.float().repeat(count, 1, 1)).square().mean((1, 2))
 
-    def _refined(self, digits: torch.Tensor, codes: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
-        """Coordinate descent over fixed points, up to `refine` passes (see RATE_WEIGHT). A digit that did not move has
-        the same neighbours next pass, so only digits that moved are tried again."""
+    def _refined(self, digits: torch.Tensor, codes: torch.Tensor, error: torch.Tensor,
+                 settle: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Coordinate descent, REFINE_ROWS digits at a time, over the codes `settle` maps candidates to."""
+        return torch.cat([self._refined_rows(digits[i:i + REFINE_ROWS], codes[i:i + REFINE_ROWS],
+                                             error[i:i + REFINE_ROWS], settle) for i in range(0, len(codes), REFINE_ROWS)])
+
+    def _refined_rows(self, digits, codes, error, settle) -> torch.Tensor:
+        """Up to `refine` passes (see MAX_REFINE). A candidate that reconstructs the digit wins outright and ends its
+        descent. A digit that did not move has the same neighbours next pass, so only digits that moved are tried
+        again."""
         codes = codes.clone()
-        score = error + RATE_WEIGHT * self._bits(codes)
+        score = error + self.model.cfg.rate_weight * self._bits(codes)
         active = torch.nonzero(error >= EXACT).flatten()
-        # Every latent one step up, then the same one step down: [2L, L].
-        steps = torch.eye(self.latents, dtype=codes.dtype, device=codes.device).repeat_interleave(2, 0)
-        steps[1::2] *= -1
-        low, high = self._low.to(codes.dtype), self._high.to(codes.dtype)
         for _ in range(self.refine):
             if not len(active):
                 break
-            starts = torch.maximum(torch.minimum(codes[active][None] + steps[:, None], high), low)
-            found, images, settled = self._settle(starts.reshape(-1, self.latents))
-            candidate = self._error(images, digits[active], len(steps)) + RATE_WEIGHT * self._bits(found)
-            best, choice = torch.where(settled, candidate, torch.inf).view(len(steps), -1).min(0)
+            starts = self._neighbours(codes[active])
+            found, images, settled = settle(starts.reshape(-1, self.latents))
+            error = self._error(images, digits[active], len(starts))
+            candidate = torch.where(error < EXACT, -torch.inf, error + self.model.cfg.rate_weight * self._bits(found))
+            best, choice = torch.where(settled, candidate, torch.inf).view(len(starts), -1).min(0)
             moved = best < score[active]
             rows = torch.arange(len(active), device=codes.device)
-            codes[active[moved]] = found.view(len(steps), len(active), -1)[choice, rows][moved]
+            codes[active[moved]] = found.view(len(starts), len(active), -1)[choice, rows][moved]
             score[active[moved]] = best[moved]
-            active = active[moved]
+            active = active[moved & (best > -torch.inf)]
         return codes
+
+    def _neighbours(self, codes: torch.Tensor) -> torch.Tensor:
+        """[2L, N, L]: each code with one latent one step up, then the same one step down, clamped to the tables."""
+        steps = torch.eye(self.latents, dtype=codes.dtype, device=codes.device).repeat_interleave(2, 0)
+        steps[1::2] *= -1
+        return torch.maximum(torch.minimum(codes[None] + steps[:, None], self._high.to(codes.dtype)),
+                             self._low.to(codes.dtype))
 
     def _bits(self, codes: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.ideal_bits(codes.cpu().numpy())).to(codes.device, torch.float32)
@@ -363,10 +428,11 @@ _CACHE: dict[str, Codec] = {}
 
 
 def load(name_or_path: str = weights.DEFAULT_MODEL, device: str = "cpu", search: int | None = None,
-         dtype: torch.dtype | None = None, refine: int = 0) -> Codec:
-    """A Codec for a shipped or promoted model name, or a .safetensors path."""
+         dtype: torch.dtype | None = None, refine: int = 0, invert: bool | None = None) -> Codec:
+    """A Codec for a shipped or promoted model name, or a .safetensors path; `invert` None is the model's own
+    default encoder (ModelConfig.encoder)."""
     loaded = weights.load(name_or_path)
-    return Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, device, search, dtype, refine)
+    return Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, device, search, dtype, refine, invert)
 
 
 def load_cached(name: str) -> Codec:

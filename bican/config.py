@@ -31,6 +31,12 @@ class ModelConfig:
     latents: int = 32
     # Mixture components per latent in the factorized prior; >1 fits skewed marginals.
     prior_components: int = 3
+    # The codec's default encoder: "settle" iterates to a recompression fixed point; "invert" inverts the decoder,
+    # 1 to 1.5 dB closer at high rates for many times the encoding time (codec.INVERT_STEPS).
+    encoder: str = "settle"
+    # What one bit is worth to the encoder's refinement, in squared uint8 levels per pixel: 20 suits about 6 B/digit
+    # (16 kept more dB, 24 more bytes); a model for higher rates wants less (8 at 12 B).
+    rate_weight: float = 20.0
 
     def validate(self) -> ModelConfig:
         _check(self.family in ("entropy", "seed"), f"family must be 'entropy' or 'seed', not {self.family!r}")
@@ -39,6 +45,8 @@ class ModelConfig:
         _check(1 <= self.hidden <= 8192, f"hidden must be in 1..8192, not {self.hidden}")
         _check(1 <= self.latents <= 512, f"latents must be in 1..512, not {self.latents}")
         _check(1 <= self.prior_components <= 8, f"prior_components must be in 1..8, not {self.prior_components}")
+        _check(self.encoder in ("settle", "invert"), f"encoder must be 'settle' or 'invert', not {self.encoder!r}")
+        _check(0 < self.rate_weight <= 1000, f"rate_weight must be in (0, 1000], not {self.rate_weight}")
         return self
 
 

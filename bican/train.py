@@ -318,7 +318,8 @@ def train_classifier(out: Path, epochs: int = 4, progress: Callable[[int, float]
     return accuracy
 
 
-def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None) -> dict:
+def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,
+              encoder: str | None = None, rate_weight: float | None = None) -> dict:
     """Save a codec model to `out` with its prior refitted as a mixture of `components` tables per latent.
 
     The mixture is fitted to the codes the encoder emits for the 60k training digits (prior.fit_mixture); the
@@ -329,6 +330,7 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         out: where to write the refitted model.
         components: the mixture's size; 1 gives a factorized table fitted to the codes.
         progress: called with the number of digits encoded after each step.
+        encoder, rate_weight: the refitted model's ModelConfig.encoder and .rate_weight; None keeps the model's.
     """
     from .prior import fit_mixture
 
@@ -337,7 +339,11 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         raise ValueError(f"{loaded.name} writes fixed-length codes; it has no prior to fit")
     if not 1 <= components <= 256:
         raise ValueError(f"components must be 1 to 256, not {components}")
-    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name)
+    changes = {k: v for k, v in (("encoder", encoder), ("rate_weight", rate_weight)) if v is not None}
+    loaded.model.cfg = dataclasses.replace(loaded.model.cfg, **changes).validate()
+    # Fitted to the fixed-point encoder's codes whatever the default: inverting the 60k digits would take 20 minutes
+    # on two cores. Any prior decodes exactly; one fitted to other codes only costs bytes.
+    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, invert=False)
     symbols = codec.symbols(data.load("train").images, progress)
     tables = fit_mixture(loaded.tables, symbols, components)
     before, after = (float(t.bits(symbols).mean() / 8) for t in (loaded.tables, tables))

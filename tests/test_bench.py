@@ -27,13 +27,13 @@ def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_te
 
 
 def test_codec_bench_adds_refined_rows_for_entropy_models(mnist_test):
-    result = bench.codec_bench(limit=20, refine=1)
-    refined = {r["setting"]: r for r in result["rate_distortion"] if r["codec"] == "BiCAN --refine"}
+    result = bench.codec_bench(limit=20, refine=1, invert=True)
+    refined = {r["setting"]: r for r in result["rate_distortion"] if r["codec"] == "BiCAN --refine --invert"}
     entropy = [r["setting"] for r in result["rate_distortion"] if r["codec"] == "BiCAN"]
-    assert list(refined) == [f"{name} --refine 1" for name in entropy]
+    assert list(refined) == [f"{name} --refine 1 --invert" for name in entropy]
     assert all(r["idempotent_fraction"] >= 0.95 for r in refined.values())
     archives = {s["representation"] for s in result["file_sizes"] if s["format"] == ".bican"}
-    assert {f"{name} code, --refine 1" for name in entropy} <= archives
+    assert {f"{name} code, --refine 1 --invert" for name in entropy} <= archives
 
 
 def test_file_sizes_table_matches_numpy(tmp_path):

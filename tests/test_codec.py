@@ -96,7 +96,7 @@ def test_refinement_trades_error_and_bits_and_stays_idempotent(digits):
 
     def score(symbols):
         error = ((refining.reconstruct(symbols).astype(float) - digits) ** 2).mean((1, 2))
-        return error + codec.RATE_WEIGHT * refining.ideal_bits(symbols)
+        return error + refining.model.cfg.rate_weight * refining.ideal_bits(symbols)
 
     # It starts from the search's code and moves only to a code that scores better...
     assert (score(found) <= score(first) + 1e-6).all()
@@ -105,6 +105,52 @@ def test_refinement_trades_error_and_bits_and_stays_idempotent(digits):
     assert (refining.symbols(refining.reconstruct(found)) == found).all(1).mean() >= 0.99
     # Decoding does not depend on it: the plain codec reads the refined archive.
     assert np.array_equal(searching.unpack(refining.pack(found)), found)
+
+
+def test_inversion_is_closer_than_the_fixed_point_and_recognizes_its_own_codes(digits):
+    searching, inverting = codec.load(weights.DEFAULT_MODEL), codec.load(weights.DEFAULT_MODEL, refine=2, invert=True)
+    digits = digits[:100]
+    found, settled = inverting.symbols(digits), searching.symbols(digits)
+
+    def error(symbols):
+        return ((inverting.reconstruct(symbols).astype(float) - digits) ** 2).mean()
+
+    assert error(found) < 0.9 * error(settled)
+    assert inverting.ideal_bits(found).mean() < 1.1 * searching.ideal_bits(settled).mean()
+    # Most of its codes are not fixed points, so the plain encoder would not give them back...
+    recon = inverting.reconstruct(found)
+    assert (searching._encode_net(torch.from_numpy(recon)).numpy() != found).any(1).mean() > 0.3
+    # ...yet compressing a decoded digit gives its code back, and the plain codec reads the archive.
+    assert (inverting.symbols(recon) == found).all(1).mean() >= 0.99
+    assert np.array_equal(searching.unpack(inverting.pack(found)), found)
+
+
+def test_an_unrecognized_inversion_falls_back_to_the_fixed_point(digits, monkeypatch):
+    """Two steps of inversion recognize fewer decoded digits, so more codes fall back to fixed points; every code
+    is still idempotent."""
+    plain, digits = codec.load(weights.DEFAULT_MODEL, search=0), digits[:100]
+
+    def fixed_and_idempotent(steps: int) -> tuple[float, float]:
+        monkeypatch.setattr(codec, "INVERT_STEPS", steps)
+        inverting = codec.load(weights.DEFAULT_MODEL, invert=True)
+        found = inverting.symbols(digits)
+        recon = inverting.reconstruct(found)
+        fixed = (plain._encode_net(torch.from_numpy(recon)).numpy() == found).all(1).mean()
+        return fixed, (inverting.symbols(recon) == found).all(1).mean()
+
+    (few_fixed, idempotent), (more_fixed, still_idempotent) = fixed_and_idempotent(100), fixed_and_idempotent(2)
+    assert more_fixed > few_fixed + 0.1
+    assert idempotent >= 0.99 and still_idempotent >= 0.99
+
+
+def test_a_model_names_its_default_encoder(tmp_path, digits):
+    inverting = _random_codec(tmp_path, "inverting", 0, encoder="invert")
+    assert inverting.invert and not _random_codec(tmp_path, "settling", 0).invert
+    assert not codec.load(str(tmp_path / "inverting.safetensors"), invert=False).invert
+    found = inverting.symbols(digits[:20])
+    assert (inverting.symbols(inverting.reconstruct(found)) == found).all(1).mean() >= 0.95
+    with pytest.raises(ValueError, match="encoder must be 'settle' or 'invert'"):
+        ModelConfig(encoder="guess").validate()
 
 
 def test_precisions_share_the_code(digits):
