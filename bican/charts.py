@@ -9,13 +9,13 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 PLOTLY_JS = "https://cdn.plot.ly/plotly-2.35.2.min.js"
-COLORS = {"BiCAN": "#d62728", "BiCAN --refine": "#990000", "BiCAN seed": "#ff9896", "JPEG": "#1f77b4",
-          "WebP": "#2ca02c", "PNG": "#9467bd", "gzip": "#8c564b", "xz": "#7f7f7f"}
+COLORS = {"BiCAN": "#d62728", "BiCAN seed": "#ff9896", "JPEG": "#1f77b4", "WebP": "#2ca02c", "PNG": "#9467bd",
+          "gzip": "#8c564b", "xz": "#7f7f7f"}
+SLOWER = "#990000"  # every slower encoder setting of BiCAN (bench --refine N, --invert): "BiCAN --refine" and so on
 
 
 def _color(codec: str) -> str:
-    """The series' colour; every slower encoder setting of BiCAN (bench --refine, --invert) shares the dark red."""
-    return COLORS.get(codec) or (COLORS["BiCAN --refine"] if codec.startswith("BiCAN --") else "black")
+    return SLOWER if codec.startswith("BiCAN --") else COLORS.get(codec, "black")
 
 
 def _series(rows: list[dict]) -> tuple[dict[str, list[dict]], float]:

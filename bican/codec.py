@@ -32,7 +32,7 @@ MAX_REFINE = 16
 # A reconstruction within this mean squared error (uint8 levels) counts as the digit itself and is not refined: the
 # same code decoded in another batch shape can differ by a level in a few bfloat16 pixels.
 EXACT = 1.0
-REFINE_ROWS = 512  # digits per refinement step, each with two candidates per latent
+REFINE_ROWS = 512  # digits per refinement (or recognition) step, each with two candidates per latent
 # Inversion (opt-in, or a model's default: ModelConfig.encoder) drops the fixed point, which cost 1.5 dB at 16 B:
 # a digit's plain code is refined without settling. A decoded digit is recognized by inverting the decoder
 # (INVERT_STEPS of Adam on the latents from the encoder's output, rounded, and that code's neighbours). A code whose
@@ -172,16 +172,23 @@ class Codec:
         if len(rest):
             rows = torch.cat([self._latents(digits[rest]), digits[rest].flatten(1).float()], 1)
             inverted = self._quantize(self._batched(self._descended_latents, rows))
-            # An inversion can round one latent the wrong way, so its neighbours are tried too.
-            candidates = torch.cat([inverted[None], self._neighbours(inverted)])
-            images = self._decode_net(candidates.view(-1, self.latents))
-            nearest, choice = self._error(images, digits[rest], len(candidates)).view(len(candidates), -1).min(0)
-            found = nearest < EXACT
-            codes[rest[found]] = candidates[choice, torch.arange(len(rest), device=codes.device)][found]
+            nearest = [self._nearest(digits[rest[i:i + REFINE_ROWS]], inverted[i:i + REFINE_ROWS])
+                       for i in range(0, len(rest), REFINE_ROWS)]
+            candidate, distance = (torch.cat(parts) for parts in zip(*nearest))
+            found = distance < EXACT
+            codes[rest[found]] = candidate[found]
             rest = rest[~found]
             if len(rest):
                 codes[rest] = self._refined(digits[rest], codes[rest], error[rest], self._decoded)
         return codes
+
+    def _nearest(self, digits: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per digit, the code nearest it among `codes` and their neighbours (an inversion can round one latent the
+        wrong way), and that code's squared error."""
+        candidates = torch.cat([codes[None], self._neighbours(codes)])
+        images = self._decode_net(candidates.view(-1, self.latents))
+        error, choice = self._error(images, digits, len(candidates)).view(len(candidates), -1).min(0)
+        return candidates[choice, torch.arange(len(codes), device=codes.device)], error
 
     def _descended_latents(self, rows: torch.Tensor) -> torch.Tensor:
         """Latents [N, L] that minimize the decoder's squared error, from rows [N, L + 784] of encoder latents and
