@@ -341,8 +341,8 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         raise ValueError(f"components must be 1 to 256, not {components}")
     changes = {k: v for k, v in (("encoder", encoder), ("rate_weight", rate_weight)) if v is not None}
     loaded.model.cfg = dataclasses.replace(loaded.model.cfg, **changes).validate()
-    # Fitted to the fixed-point encoder's codes whatever the default: inverting the 60k digits would take 20 minutes
-    # on two cores. Any prior decodes exactly; one fitted to other codes only costs bytes.
+    # Fitted to the fixed-point encoder's codes whatever the default: inverting the 60k digits takes about 8 minutes
+    # on two cores, and a fit to entropy-12b's inverted codes coded its inverted test codes only 0.14 % smaller.
     codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, invert=False)
     symbols = codec.symbols(data.load("train").images, progress)
     tables = fit_mixture(loaded.tables, symbols, components)
