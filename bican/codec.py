@@ -33,12 +33,16 @@ MAX_REFINE = 16
 # same code decoded in another batch shape can differ by a level in a few bfloat16 pixels.
 EXACT = 1.0
 REFINE_ROWS = 512  # digits per refinement (or recognition) step, each with two candidates per latent
-# Inversion (opt-in, or a model's default: ModelConfig.encoder) drops the fixed point, which cost 1.5 dB at 16 B:
-# a digit's plain code is refined without settling. A decoded digit is recognized by inverting the decoder
-# (INVERT_STEPS of Adam on the latents from the encoder's output, rounded, and that code's neighbours). A code whose
-# decoding is not recognized as itself is replaced by the fixed-point code, so every code stays idempotent.
+# Inversion (opt-in, or a model's default: ModelConfig.encoder) drops the fixed point, which cost 1.5 dB at 16 B.
+# It inverts the decoder on the digit (INVERT_STEPS of Adam on the latents from the encoder's output), rounds, and
+# refines the plain code or that one, whichever scores lower, without settling. The same inversion recognizes a
+# decoded digit's code, or one of its neighbours. Many codes decode to nearly the same image, so a code's decoding
+# may be recognized as another code that decodes as close: the encoder then moves to that code and checks again, up
+# to RECOGNIZE_ROUNDS times (on entropy-12b, 14 %, 2.4 % and 0.4 % of codes moved, at 0.2 dB; docs/BENCHMARKS.md).
+# A code still moving is replaced by the fixed-point code, so every code stays idempotent.
 INVERT_STEPS = 100
 INVERT_LR = 0.1
+RECOGNIZE_ROUNDS = 8
 BATCH = 1024  # rows per network call
 STEP = 4096  # digits per encoder step (and progress report); the fixed point's later rounds run fewer rows
 # range-coder reads and writes files only; a RAM-backed directory makes that cost about 20 us per digit.
@@ -155,17 +159,25 @@ class Codec:
         return self._refined(digits, codes, error, self._settle) if self.refine else codes
 
     def _inverted(self, digits: torch.Tensor) -> torch.Tensor:
-        """Each digit's code by inversion (see INVERT_STEPS), or its fixed-point code where that would not be
-        idempotent."""
+        """Each digit's code by inversion, moved until its decoding is recognized as itself (see RECOGNIZE_ROUNDS),
+        or else its fixed-point code."""
         codes = self._direct(digits)
-        unsure = torch.nonzero((self._direct(self._decode_net(codes)) != codes).any(dim=1)).flatten()
+        unsure = torch.arange(len(codes), device=codes.device)
+        for _ in range(RECOGNIZE_ROUNDS):
+            again = self._direct(self._decode_net(codes[unsure]))
+            moved = (again != codes[unsure]).any(dim=1)
+            unsure = unsure[moved]
+            codes[unsure] = again[moved]
+            if not len(unsure):
+                break
         if len(unsure):
             codes[unsure] = self._fixed_point(digits[unsure])
         return codes
 
     def _direct(self, digits: torch.Tensor) -> torch.Tensor:
         """A decoded digit's own code: the plain code, or failing that the rounded inversion, where either reconstructs
-        the digit. Any other digit's plain code, refined over codes that need not be fixed points."""
+        the digit. Any other digit's plain code or rounded inversion, refined over codes that need not be fixed
+        points."""
         codes = self._encode_net(digits)
         error = self._error(self._decode_net(codes), digits, 1)
         rest = torch.nonzero(error >= EXACT).flatten()
@@ -177,9 +189,13 @@ class Codec:
             candidate, distance = (torch.cat(parts) for parts in zip(*nearest))
             found = distance < EXACT
             codes[rest[found]] = candidate[found]
-            rest = rest[~found]
+            rest, candidate, distance = rest[~found], candidate[~found], distance[~found]
             if len(rest):
-                codes[rest] = self._refined(digits[rest], codes[rest], error[rest], self._decoded)
+                # The inversion reconstructs closer than the plain code, at more bits.
+                weight = self.model.cfg.rate_weight
+                closer = distance + weight * self._bits(candidate) < error[rest] + weight * self._bits(codes[rest])
+                codes[rest] = self._refined(digits[rest], torch.where(closer[:, None], candidate, codes[rest]),
+                                            torch.where(closer, distance, error[rest]), self._decoded)
         return codes
 
     def _nearest(self, digits: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
