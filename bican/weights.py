@@ -20,7 +20,7 @@ from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
 SHIPPED = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "entropy-10b"
+DEFAULT_MODEL = "entropy-08b"
 CLASSIFIER = "classifier"
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from bican import codec, weights
+from bican import codec, data, weights
 from bican.cli import main
 from bican.config import ModelConfig
 from bican.model import BiCAN
@@ -63,3 +63,33 @@ def test_fit_prior_command(tmp_path, capsys):
     assert main(["fit-prior", "--model", "seed", "-o", str(tmp_path / "s.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "no prior to fit" in err and "encode training digits" not in err  # the error alone, no empty bar
+
+
+def test_fit_prior_fits_the_codes_of_the_encoder_it_sets(tmp_path, monkeypatch):
+    # Inversion is slow on a CPU: a cheap one, over the first 3,000 training digits, still gives codes of its own.
+    monkeypatch.setattr(codec, "INVERT_STEPS", 2)
+    load = data.load
+
+    def first_digits(split: str, *args) -> data.Split:
+        full = load(split, *args)
+        return data.Split(full.images[:3000], full.labels[:3000])
+
+    monkeypatch.setattr(data, "load", first_digits)
+    torch.manual_seed(3)
+    source, out = tmp_path / "m.safetensors", tmp_path / "m-inv.safetensors"
+    weights.save(source, BiCAN(ModelConfig(width=4, hidden=32, latents=6)))
+    assert main(["fit-prior", "--model", str(source), "-o", str(out), "--components", "2", "--encoder", "invert",
+                 "--rate-weight", "2"]) == 0
+    fitted = weights.load(str(out))
+    assert fitted.model.cfg.encoder == "invert" and fitted.model.cfg.rate_weight == 2
+    # The encoder it fitted to: the source's networks and tables, with the new settings.
+    src = weights.load(str(source))
+    src.model.cfg = fitted.model.cfg
+    train = data.load("train").images
+    inverted = codec.Codec(src.model, src.tables, src.fingerprint).symbols(train)
+    settled = codec.Codec(src.model, src.tables, src.fingerprint, invert=False).symbols(train)
+    assert (inverted != settled).any(1).mean() > 0.05
+    # The reported training bytes are those of the inverted codes under the new tables.
+    after = fitted.info["prior"]["train_ideal_bytes"]["after"]
+    assert after == pytest.approx(fitted.tables.bits(inverted).mean() / 8, rel=1e-9)
+    assert after != pytest.approx(fitted.tables.bits(settled).mean() / 8, rel=1e-6)
