@@ -50,8 +50,9 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
             and the test set's archive; many times the encoding time, so no throughput row).
         invert: likewise, encoding by inversion (with `refine` passes).
     """
-    slower = (f" --refine {refine}" if refine else "") + (" --invert" if invert else "")  # the extra rows' setting
-    series = "BiCAN" + (" --refine" if refine else "") + (" --invert" if invert else "")
+    flags = [("--refine", f" {refine}")] * bool(refine) + [("--invert", "")] * invert  # the extra rows' setting
+    slower = "".join(f" {flag}{value}" for flag, value in flags)
+    series = "BiCAN" + "".join(f" {flag}" for flag, _ in flags)
     report = progress or (lambda stage, fraction: None)
     test = data.load("test")
     digits, labels = test.images[:limit], test.labels[:limit]

@@ -38,7 +38,8 @@ REFINE_ROWS = 512  # digits per refinement (or recognition) step, each with two 
 # refines the plain code or that one, whichever scores lower, without settling. The same inversion recognizes a
 # decoded digit's code, or one of its neighbours. Many codes decode to nearly the same image, so a code's decoding
 # may be recognized as another code that decodes as close: the encoder then moves to that code and checks again, up
-# to RECOGNIZE_ROUNDS times (on entropy-12b, 14 %, 2.4 % and 0.4 % of codes moved, at 0.2 dB; docs/BENCHMARKS.md).
+# to RECOGNIZE_ROUNDS times (entropy-12b at rate weight 2: 14 %, 2.4 % and 0.4 % of codes moved, for 0.2 dB;
+# docs/BENCHMARKS.md).
 # A code still moving is replaced by the fixed-point code, so every code stays idempotent.
 INVERT_STEPS = 100
 INVERT_LR = 0.1
@@ -249,8 +250,9 @@ class Codec:
                 break
             starts = self._neighbours(codes[active])
             found, images, settled = settle(starts.reshape(-1, self.latents))
-            error = self._error(images, digits[active], len(starts))
-            candidate = torch.where(error < EXACT, -torch.inf, error + self.model.cfg.rate_weight * self._bits(found))
+            distance = self._error(images, digits[active], len(starts))
+            candidate = torch.where(distance < EXACT, -torch.inf,
+                                    distance + self.model.cfg.rate_weight * self._bits(found))
             best, choice = torch.where(settled, candidate, torch.inf).view(len(starts), -1).min(0)
             moved = best < score[active]
             rows = torch.arange(len(active), device=codes.device)

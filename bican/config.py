@@ -35,7 +35,7 @@ class ModelConfig:
     # 1 to 1.5 dB closer at high rates for many times the encoding time (codec.INVERT_STEPS).
     encoder: str = "settle"
     # What one bit is worth to the encoder's refinement, in squared uint8 levels per pixel: 20 suits about 6 B/digit
-    # (16 kept more dB, 24 more bytes); a model for higher rates wants less (8 at 12 B).
+    # (16 kept more dB, 24 more bytes); a model for higher rates wants less (8 at 12 B, 2 at 21 B).
     rate_weight: float = 20.0
 
     def validate(self) -> ModelConfig:

@@ -153,7 +153,7 @@ def test_a_code_read_as_another_moves_there_instead_of_falling_back(digits, monk
     loaded.model.cfg = dataclasses.replace(loaded.model.cfg, rate_weight=2.0)
     settled = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint, invert=False).symbols(digits)
 
-    def encode(rounds: int) -> tuple[np.ndarray, float, float]:
+    def encode(rounds: int) -> tuple[float, float, float]:
         monkeypatch.setattr(codec, "RECOGNIZE_ROUNDS", rounds)
         inverting = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint)
         found = inverting.symbols(digits)
