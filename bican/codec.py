@@ -415,8 +415,8 @@ class Codec:
         archive = bitstream.unpack(data)
         if archive.fingerprint.hex() != self.fingerprint:
             needed = archive.fingerprint.hex()
-            known = {load_cached(n).fingerprint: n for n in weights.available()} if needed else {}
-            hint = f" ({known[needed]})" if needed in known else " (not among the installed models)"
+            name = weights.find(needed)
+            hint = f" ({name})" if name else " (not among the installed models)"
             raise BitstreamError(f"this archive needs model {needed}{hint}; {self.name} is {self.fingerprint}")
         with _scratch() as path:
             return self._symbols(archive.payload, archive.count, path)
@@ -469,8 +469,8 @@ def load_cached(name: str) -> Codec:
 def decode_archive(data: bytes) -> tuple[Codec, np.ndarray]:
     """Decode an archive with whichever installed model its fingerprint names."""
     needed = bitstream.unpack(data).fingerprint.hex()
-    for name in weights.available():
-        codec = load_cached(name)
-        if codec.fingerprint == needed:
-            return codec, codec.reconstruct(codec.unpack(data))
-    raise BitstreamError(f"this archive needs model {needed}, which is not installed")
+    name = weights.find(needed)
+    if name is None:
+        raise BitstreamError(f"this archive needs model {needed}, which is not installed")
+    codec = load_cached(name)
+    return codec, codec.reconstruct(codec.unpack(data))

@@ -53,6 +53,20 @@ def available() -> dict[str, Path]:
     return found
 
 
+def find(fingerprint_hex: str) -> str | None:
+    """The name of the installed model whose metadata names this fingerprint, or None. Reads file headers only, and
+    skips files it cannot read, so one damaged model never hides the others."""
+    for name, path in available().items():
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+        except (SafetensorError, OSError, ValueError):
+            continue
+        if meta.get("kind") == "codec" and meta.get("fingerprint") == fingerprint_hex:
+            return name
+    return None
+
+
 def resolve(name_or_path: str | os.PathLike) -> Path:
     """A registry name, or a path to a .safetensors file."""
     text = str(name_or_path)
