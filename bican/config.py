@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -130,16 +128,6 @@ PRESETS: dict[str, TrainConfig] = {
     # A few hundred steps of a narrow model: for smoke tests and the app's quick demo.
     "tiny": TrainConfig(model=ModelConfig(width=8, hidden=64, latents=16), epochs=1, batch_size=128, max_steps=200),
 }
-
-
-def runs_root() -> Path:
-    """Where training runs live: $BICAN_RUNS, else ./runs (git-ignored)."""
-    return Path(os.environ.get("BICAN_RUNS") or "runs").absolute()
-
-
-def promoted_dir(root: Path | None = None) -> Path:
-    """Where promoted runs' models go (under the runs root); bican.weights lists it beside the shipped models."""
-    return (root or runs_root()) / "models"
 
 
 def preset(name: str) -> TrainConfig:

