@@ -1,16 +1,37 @@
-"""bican: a learned compressor for handwritten digits, grown from the 2019 BiCAN."""
+"""bican: a learned compressor for handwritten digits, grown from the 2019 BiCAN.
 
-from . import data, images, studio
-from .bitstream import BitstreamError
-from .codec import Codec, decode_archive, load
-from .config import ConfigError, ModelConfig, TrainConfig, preset
-from .data import DataError
-from .weights import DEFAULT_MODEL, WeightsError, available, load_classifier
+The public names load on first use, so `import bican` (or `bican.runs`, or `bican --help`) loads no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BitstreamError", "Codec", "ConfigError", "DataError", "DEFAULT_MODEL", "ModelConfig", "TrainConfig",
-    "WeightsError", "available", "data", "decode_archive", "images", "load", "load_classifier", "preset", "studio",
-    "__version__",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "BitstreamError": "bitstream",
+    "Codec": "codec", "decode_archive": "codec", "load": "codec",
+    "ConfigError": "config", "ModelConfig": "config", "TrainConfig": "config", "preset": "config",
+    "DataError": "data",
+    "DEFAULT_MODEL": "config", "WeightsError": "weights", "available": "weights", "load_classifier": "weights",
+}
+
+__all__ = [*_EXPORTS, "data", "images", "studio", "__version__"]
+
+
+def __getattr__(name: str):
+    """A public name, or a submodule (`bican.codec`), imported when first asked for."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+

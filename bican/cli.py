@@ -1,4 +1,9 @@
-"""Command line: python -m bican fetch-data | train | train-classifier | compress | decompress | eval | bench-app."""
+"""Command line: bican (or python -m bican) fetch-data | train | train-classifier | fit-prior | compress | decompress |
+eval | bench.
+
+Parsing needs only the standard library and tqdm: torch and numpy load in the command that runs, so `--help`, `--version`
+and a mistyped option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import codec, data, weights
+from . import __version__, paths
 from .bitstream import BitstreamError
-from .config import PRESETS, ConfigError, TrainConfig, preset
+from .config import DEFAULT_MODEL, MAX_REFINE, PRECISION_NAMES, PRESETS, SEARCH, ConfigError, TrainConfig, preset
 
 ERRORS = (BitstreamError, ConfigError, ValueError, OSError, RuntimeError)
 
@@ -33,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bican", description="BiCAN: a learned compressor for MNIST digits")
+    p = argparse.ArgumentParser(prog="bican", description="BiCAN: a learned compressor for MNIST digits")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     s = sub.add_parser("fetch-data", help="download and verify MNIST")
@@ -50,12 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_train)
 
     s = sub.add_parser("train-classifier", help="train the LeNet-size classifier used by eval")
-    s.add_argument("--out", type=Path, default=weights.SHIPPED / "classifier.safetensors", help="(default: %(default)s)")
+    s.add_argument("--out", type=Path, default=paths.shipped_weights() / "classifier.safetensors",
+                   help="(default: %(default)s)")
     s.add_argument("--epochs", type=int, default=4, help="(default: %(default)s)")
     s.set_defaults(run=_train_classifier)
 
     s = sub.add_parser("fit-prior", help="refit a model's prior as a mixture over its codes of the training digits")
-    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("--model", default=DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
     s.add_argument("-o", "--output", type=Path, required=True, help="the refitted model's .safetensors file")
     s.add_argument("--components", type=int, default=64, help="mixture components (default: %(default)s)")
     s.add_argument("--encoder", choices=["settle", "invert"],
@@ -81,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
 
-    s = sub.add_parser("bench", help="benchmarks; numbers go to docs/BENCHMARKS.md")
+    s = sub.add_parser("bench", help="measure the codecs (or training speed) and print the results as JSON; "
+                                     "python -m tools.bench writes them into docs/")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
     s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
     s.add_argument("--refine", type=int, default=0,
@@ -92,39 +100,32 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--target-db", type=float, default=21.5, help="train: PSNR to reach (default: %(default)s)")
     s.add_argument("--max-bytes", type=float, default=8.0, help="train: at most this many bytes/digit (default: %(default)s)")
     s.add_argument("--budget", type=float, default=600, help="train: give up after this many seconds (default: %(default)s)")
+    s.add_argument("-o", "--output", type=Path, help="also write the results to this JSON file")
     s.set_defaults(run=_bench)
 
-    s = sub.add_parser("bench-app", help="time the studio: compute per drawing, and the app against a bare canvas in chromium")
-    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="model for the compute timings (default: %(default)s)")
-    s.add_argument("--drawings", type=int, default=200, help="canvas arrays for the compute timings (default: %(default)s)")
-    s.add_argument("--trials", type=int, default=10, help="browser drawings per page, app and bare (default: %(default)s)")
-    s.add_argument("--rounds", type=int, default=3, help="cold starts per page, and rounds of concurrent sessions "
-                                                          "(default: %(default)s)")
-    s.add_argument("--sessions", type=int, default=8, help="browser sessions drawing at once (default: %(default)s)")
-    s.add_argument("--markdown", type=Path, default=Path("docs/BENCHMARKS.md"),
-                   help="file whose '## Studio latency' section is rewritten (default: %(default)s)")
-    s.set_defaults(run=_bench_app)
     return p
 
 
 def _codec_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--model", default=weights.DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
+    s.add_argument("--model", default=DEFAULT_MODEL, help="name or .safetensors path (default: %(default)s)")
     s.add_argument("--search", type=int, default=None,
-                   help=f"other codes the encoder tries per digit: more is closer, slower (default: {codec.SEARCH}, "
+                   help=f"other codes the encoder tries per digit: more is closer, slower (default: {SEARCH}, "
                         "or the latent count if fewer)")
-    s.add_argument("--precision", choices=list(codec.PRECISIONS), default="auto",
+    s.add_argument("--precision", choices=PRECISION_NAMES, default="auto",
                    help="the networks' arithmetic; auto is bfloat16 on a CPU with native bfloat16, else float32 "
                         "(default: %(default)s)")
     s.add_argument("--refine", type=int, default=0,
                    help="passes of refinement after the search: codes that trade error and bits better, for many "
-                        f"times the encoding time; for archives (0 to {codec.MAX_REFINE}; default: %(default)s)")
+                        f"times the encoding time; for archives (0 to {MAX_REFINE}; default: %(default)s)")
     s.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                    help="encode by inverting the decoder instead of iterating to a recompression fixed point: "
                         "0.7 to 1.5 dB closer, still idempotent, for many times the encoding time "
                         "(default: the model's own choice)")
 
 
-def _load_codec(args) -> codec.Codec:
+def _load_codec(args):
+    from . import codec
+
     return codec.load(args.model, search=args.search, dtype=codec.PRECISIONS[args.precision], refine=args.refine,
                       invert=args.invert)
 
@@ -140,6 +141,8 @@ def _percent_bar(desc: str):
 
 
 def _fetch(args) -> int:
+    from . import data
+
     with _percent_bar("MNIST") as progress:
         path = data.ensure(args.root, progress)
     print(f"MNIST verified in {path}")
@@ -294,6 +297,7 @@ def _compress(args) -> int:
 
 
 def _decompress(args) -> int:
+    from . import codec
     from .images import write_digits
 
     if args.output.suffix.lower() not in (".npy", ".png"):
@@ -310,16 +314,18 @@ def _bench(args) -> int:
     if args.what == "train":
         cfg = load_train_config(args)
         result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
-        bench.write_train(result)
     else:
         with _percent_bar("bench") as progress:
             result = bench.codec_bench(progress, args.limit, args.refine, args.invert)
-        bench.write(result)
-    print(json.dumps(result, indent=1))
+    text = json.dumps(result, indent=1)
+    if args.output is not None:
+        args.output.write_text(text)
+    print(text)
     return 0
 
 
 def _eval(args) -> int:
+    from . import data, weights
     from .evaluate import evaluate
 
     c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
@@ -331,15 +337,4 @@ def _eval(args) -> int:
     else:
         for key, value in result.items():
             print(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
-    return 0
-
-
-def _bench_app(args) -> int:
-    from . import bench, bench_app
-
-    with _percent_bar("studio latency") as progress:
-        result = bench_app.run(progress, args.model, args.drawings, args.trials, args.rounds, args.sessions)
-    result["targets_met"] = bench_app.verdicts(result)
-    print(json.dumps(result))
-    bench.replace_section(args.markdown, "Studio latency", bench_app.section(result))
     return 0

@@ -15,20 +15,20 @@ from range_coder import RangeDecoder, RangeEncoder
 
 from . import bitstream, weights
 from .bitstream import BitstreamError
+from .config import MAX_REFINE, PRECISION_NAMES, SEARCH
 from .model import BiCAN
 from .prior import CdfTables
 
 FIXED_POINT_ROUNDS = 16  # recompression rounds that make entropy codes idempotent; 8 left 97.6 % at 18 B, 16 99.7 %
-# The encoder also settles the codes that round the SEARCH most ambiguous latents the other way (all of them, for a
-# model with fewer), and keeps the fixed point nearest the input: +0.9 dB at 6 and 9 B for +0.05 B
+# The encoder also settles the codes that round the SEARCH (config.py) most ambiguous latents the other way (all of
+# them, for a model with fewer), and keeps the fixed point nearest the input: +0.9 dB at 6 and 9 B for +0.05 B
 # (docs/BENCHMARKS.md). Decoding is unchanged.
-SEARCH = 8
-# Refinement (opt-in) then walks from that code: each pass tries every latent one step up and down, settles each to
-# its fixed point, and moves the digit to the one with the lowest squared error + rate weight * bits (the model's
-# ModelConfig.rate_weight), if that beats its own code. A code that reconstructs its digit exactly never moves, so a
-# decoded digit encodes to its own code.
+# Refinement (opt-in, up to MAX_REFINE passes) then walks from that code: each pass tries every latent one step up and
+# down, settles each to its fixed point, and moves the digit to the one with the lowest squared error + rate weight *
+# bits (the model's ModelConfig.rate_weight), if that beats its own code. A code that reconstructs its digit exactly
+# never moves, so a decoded digit encodes to its own code.
 # On the 10k test digits, entropy-07b went from 6.19 B at 21.20 dB to 5.93 B at 21.58 dB (docs/BENCHMARKS.md).
-MAX_REFINE = 16
+
 # A reconstruction within this mean squared error (uint8 levels) counts as the digit itself and is not refined: the
 # same code decoded in another batch shape can differ by a level in a few bfloat16 pixels.
 EXACT = 1.0
@@ -51,7 +51,7 @@ SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 STREAM_SLACK_BITS = 64  # what a range-coder stream may hold beyond its codes' information: the flush, and rounding
 
 
-PRECISIONS = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16}  # None: compute_dtype's choice
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.float32, torch.bfloat16), strict=True))  # None: compute_dtype's choice
 
 
 def compute_dtype(device: str | torch.device) -> torch.dtype:

@@ -12,6 +12,14 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 
+DEFAULT_MODEL = "entropy-08b"  # the model every command and page starts with
+# The encoder's defaults (bican/codec.py says what each does), kept with the standard library so that the command
+# line shows them without loading torch.
+SEARCH = 8
+MAX_REFINE = 16
+PRECISION_NAMES = ("auto", "float32", "bfloat16")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model's networks and its code."""

@@ -15,13 +15,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from . import paths
-from .config import ConfigError, model_config_from_dict
+from .config import DEFAULT_MODEL, ConfigError, model_config_from_dict
 from .model import BiCAN, Classifier
 from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
 SHIPPED = paths.shipped_weights()
-DEFAULT_MODEL = "entropy-08b"
 CLASSIFIER = "classifier"
 
 
