@@ -1,10 +1,11 @@
-"""python -m bican bench: rate–distortion against classical codecs, the seed's file-size table, throughput, training speed."""
+"""python -m bican bench: rate–distortion against classical codecs, the seed's file-size table, throughput, training speed.
+
+This measures and returns results; `python -m tools.bench` writes them into docs/.
+"""
 
 from __future__ import annotations
 
 import datetime
-import json
-import math
 import os
 import platform
 import time
@@ -19,7 +20,6 @@ from .config import TrainConfig
 from .evaluate import evaluate, round_trip
 
 Progress = Callable[[str, float], None]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def cpu_name() -> str:
@@ -141,65 +141,3 @@ def train_bench(cfg: TrainConfig, target_db: float, max_bytes: float, budget_s: 
             "wall_s": hit.get("wall_s", time.perf_counter() - started), "epoch": hit.get("epoch", end["epoch"]),
             "psnr_db": hit.get("psnr_db"), "bytes_per_digit": hit.get("bytes_per_digit"),
             "device": device.type, "config": cfg.to_dict()}
-
-
-def write(result: dict, docs: Path = DOCS) -> None:
-    """docs/bench.json, the rate–distortion chart (HTML and PNG) and the tables in docs/BENCHMARKS.md."""
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "bench.json").write_text(json.dumps(result, indent=1))
-    from .charts import rd_html, rd_png
-
-    (docs / "rd.html").write_text(rd_html(result["rate_distortion"]))
-    rd_png(result["rate_distortion"], docs / "rd.png")
-    replace_section(docs / "BENCHMARKS.md", "Codec benchmark", _markdown(result))
-
-
-def _markdown(r: dict) -> str:
-    lines = [f"Measured by `python -m bican bench` on {r['date']}, on {r['machine']}, over {r['n']} MNIST test digits.",
-             "PSNR is at 28x28 on uint8 pixels, from the MSE pooled over the set. Bytes are actual bytes per digit;",
-             "per-image formats count their headers. ![rate–distortion](rd.png) ([interactive](rd.html))", "",
-             "| codec | setting | bytes/digit | ideal bytes | PSNR dB | SSIM | idempotent | classifier |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in r["rate_distortion"]:
-        cells = [_fmt(row.get(k)) for k in ("bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
-                                            "idempotent_fraction", "classifier_accuracy")]
-        cells[2] = cells[2] if row["psnr_db"] is not None else "lossless"
-        lines.append(f"| {row['codec']} | {row['setting']} | " + " | ".join(cells) + " |")
-    lines += ["", "The seed's file-size table (whole test set):", "", "| representation | format | bytes |", "|---|---|---|"]
-    lines += [f"| {s['representation']} | {s['format']} | {s['bytes']:,} |" for s in r["file_sizes"]]
-    lines += ["", "| throughput | digits/s |", "|---|---|"]
-    lines += [f"| {t['what']} | {t['digits_per_s']:,.0f} |" for t in r["throughput"]]
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "∞"
-    if isinstance(value, float):
-        return f"{value:.3f}" if value < 1.5 else f"{value:.2f}"
-    return str(value)
-
-
-def replace_section(path: Path, title: str, body: str) -> None:
-    """Rewrite one '## title' section of a markdown file (up to the next '## '), keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery number here was measured by the command named in it.\n"
-    head = f"## {title}\n"
-    section = f"{head}\n{body.strip()}\n"
-    start = text.find(head)
-    if start < 0:
-        text = text.rstrip("\n") + f"\n\n{section}"
-    else:
-        end = text.find("\n## ", start + len(head))
-        text = text[:start] + section + (f"\n{text[end + 1:]}" if end >= 0 else "")
-    path.write_text(text)
-
-
-def write_train(result: dict, docs: Path = DOCS) -> None:
-    verdict = "reached" if result["reached"] else "did NOT reach"
-    body = (f"`python -m bican bench train` on {result['machine']} ({result['device']}): {verdict} "
-            f"{result['target_db']} dB at <= {result['max_bytes']} B/digit in {result['wall_s']:.1f} s wall "
-            f"(epoch {result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit; "
-            "data loading included, process start excluded).")
-    replace_section(docs / "BENCHMARKS.md", f"Training speed, {result['device']}", body)

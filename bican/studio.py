@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 from . import images
@@ -14,7 +13,6 @@ from .evaluate import classify, psnr, round_trip, ssim
 from .model import Classifier
 
 RAW_BYTES = 28 * 28
-HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress page, for tests and bench_app to find
 
 
 @dataclass(frozen=True)
@@ -40,16 +38,6 @@ class Analysis:
     @property
     def hex(self) -> str:
         return hex_text(self.stream)
-
-
-def one_thread() -> None:
-    """Run torch on one thread from the calling thread on.
-
-    One digit is too small to split across cores, and split work stalls (100x measured) when other sessions or a training
-    job hold the cores. OpenMP keeps this setting per thread, and Streamlit runs each script run in a new thread, so a
-    page calls this on every run.
-    """
-    torch.set_num_threads(1)
 
 
 def from_canvas(rgba: np.ndarray | None) -> np.ndarray | None:

@@ -9,9 +9,22 @@ from html import escape
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
 import bican
 from bican import charts, paths, studio
+
+HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress page, for tests and tools/ to find
+
+
+def one_thread() -> None:
+    """Run torch on one thread from the calling thread on.
+
+    One digit is too small to split across cores, and split work stalls (100x measured) when other sessions or a training
+    job hold the cores. OpenMP keeps this setting per thread, and Streamlit runs each script run in a new thread, so a
+    page calls this on every run.
+    """
+    torch.set_num_threads(1)
 
 
 # --- cached resources ---------------------------------------------------------------------------
@@ -33,7 +46,7 @@ def _test_set() -> bican.data.Split:
 
 
 def _model_names() -> list[str]:
-    studio.one_thread()  # every page calls this first, on every run, in the run's own thread
+    one_thread()  # every page calls this first, on every run, in the run's own thread
     names = list(bican.available())
     if not names:
         st.error("No codec model is installed: `weights/` holds no *.safetensors file.")
@@ -163,7 +176,7 @@ def panels(pairs: list[tuple[np.ndarray, str]]) -> str:
 
 def hex_lines(text: str) -> str:
     """Inline code, line by line: a code block would load a syntax highlighter for plain hex."""
-    return f'<div class="{studio.HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in text.splitlines()) + "</div>"
+    return f'<div class="{HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in text.splitlines()) + "</div>"
 
 
 def measures(result: studio.Analysis) -> str:

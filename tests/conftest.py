@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -6,12 +8,19 @@ from bican import data, runs
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    if not torch.cuda.is_available():
+        _skip([item for item in items if "gpu" in item.keywords], "needs a CUDA GPU")
+    browser = [item for item in items if item.path.name.startswith("test_browser")]
+    if browser and os.environ.get("CI", "").lower() not in ("true", "1"):
+        from tools import drive  # loads streamlit; only when browser tests are collected
+
+        if drive.find_chromium() is None:  # in CI they run, and fail on the missing browser
+            _skip(browser, drive.NO_CHROMIUM)
+
+
+def _skip(items, reason: str) -> None:
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

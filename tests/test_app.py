@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import bican
 from bican import studio
+from pages._ui import HEX_CLASS
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 
@@ -28,12 +29,12 @@ def codec() -> bican.Codec:
 
 def results(at: AppTest) -> list[str]:
     """The compress page's result: the markdown holding the stream's hex (none before a digit is given)."""
-    return [m.value for m in at.markdown if studio.HEX_CLASS in m.value]
+    return [m.value for m in at.markdown if HEX_CLASS in m.value]
 
 
 def shown_hex(at: AppTest) -> str:
     [html] = results(at)
-    [lines] = re.findall(rf'<div class="{studio.HEX_CLASS}">(.*?)</div>', html)
+    [lines] = re.findall(rf'<div class="{HEX_CLASS}">(.*?)</div>', html)
     return "\n".join(re.findall(r"<code>(.*?)</code>", lines))
 
 

@@ -1,9 +1,12 @@
 import json
+import re
 
 import numpy as np
 from PIL import Image
 
 from bican import baselines, bench, weights
+from tools import bench as report
+from tools import charts
 
 
 def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_test):
@@ -18,11 +21,10 @@ def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_te
     formats = {(s["representation"], s["format"]) for s in result["file_sizes"]}
     assert ("original digits", ".npy.gz") in formats and (f"{models[0]} code", ".bican") in formats
     (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\n## Studio latency\n\nkept\n")
-    bench.write(result, tmp_path)
+    report.write_codec(result, tmp_path)
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Codec benchmark" in text and "kept" in text
     assert json.loads((tmp_path / "bench.json").read_text())["n"] == 60
-    assert "Plotly.newPlot" in (tmp_path / "rd.html").read_text()
     assert Image.open(tmp_path / "rd.png").size == (900, 560)
 
 
@@ -47,6 +49,29 @@ def test_file_sizes_table_matches_numpy(tmp_path):
 def test_replace_section_keeps_the_others_apart(tmp_path):
     path = tmp_path / "B.md"
     path.write_text("# B\n\n## One\n\nold\n\n## Two\n\nkept\n")
-    bench.replace_section(path, "One", "new\n\n\n")
-    bench.replace_section(path, "Three", "added")
+    report.replace_section(path, "One", "new\n\n\n")
+    report.replace_section(path, "Three", "added")
     assert path.read_text() == "# B\n\n## One\n\nnew\n\n## Two\n\nkept\n\n## Three\n\nadded\n"
+
+
+def test_rd_html_renders_offline_with_object_titles(tmp_path):
+    rows = [{"codec": "BiCAN", "setting": "m", "bytes_per_digit": 8.5, "psnr_db": 22.2},
+            {"codec": "gzip", "setting": "-9", "bytes_per_digit": 160.0, "psnr_db": None}]
+    charts.write_rd_html(rows, tmp_path / "rd.html")
+    html = (tmp_path / "rd.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', html)
+    assert scripts == ["plotly.min.js"]  # the one script it loads lies beside it: nothing from another host
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
+    assert '"title":{"text":"MNIST test set' in html and '"title":{"text":"PSNR (dB)"}' in html
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://cdn" not in html
+
+
+def test_tools_bench_rewrites_the_docs_from_stored_results(tmp_path):
+    stored = tmp_path / "stored.json"
+    stored.write_text(json.dumps({"machine": "m", "date": "2026-01-01", "n": 2, "file_sizes": [], "throughput": [],
+                                  "rate_distortion": [{"codec": "BiCAN", "setting": "m", "bytes_per_digit": 8.5,
+                                                       "psnr_db": 22.2}]}))
+    assert report.main(["--from-json", str(stored), "--docs", str(tmp_path / "docs")]) == 0
+    written = sorted(p.name for p in (tmp_path / "docs").iterdir())
+    assert written == ["BENCHMARKS.md", "bench.json", "plotly.min.js", "rd.html", "rd.png"]
+    assert "| BiCAN | m | 8.50 |" in (tmp_path / "docs" / "BENCHMARKS.md").read_text()

@@ -1,9 +1,10 @@
-"""The studio-latency report: targets and the markdown section (the measuring itself is `python -m bican bench-app`)."""
+"""The studio-latency report: targets and the markdown section (the measuring itself is `python -m tools.bench_app`)."""
 
 import os
 import time
 
-from bican import bench, bench_app
+from tools import bench_app
+from tools.bench import replace_section
 
 
 def stats(p50, p95, n=10):
@@ -31,14 +32,14 @@ def test_verdicts_follow_the_issue_targets():
 
 def test_section_is_rewritten_in_place(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
-    bench.replace_section(path, "Studio latency", bench_app.section(RESULT))
+    replace_section(path, "Studio latency", bench_app.section(RESULT))
     first = path.read_text()
     assert first.startswith("# Benchmarks\n") and "\n## Studio latency\n" in first
     assert "| 900 / 1000 ms | 700 / 800 ms | app ≤ 1.2 × bare + 100 ms | yes |" in first
     assert "sits idle, share of a core | 1.2% | 0.6% |" in first
     assert "correct 24/24 | 800 / 1001 ms | 700 / 900 ms | all correct, p95 ≤ 1 s | **no** |" in first
     path.write_text("# Benchmarks\n\n## Codec\n\ncodec numbers\n\n" + first.split("\n\n", 1)[1] + "\n## Later\n\nkept\n")
-    bench.replace_section(path, "Studio latency", bench_app.section({**RESULT, "date": "2026-02-02"}))
+    replace_section(path, "Studio latency", bench_app.section({**RESULT, "date": "2026-02-02"}))
     text = path.read_text()
     assert text.count("## Studio latency") == 1 and "2026-02-02" in text and "2026-01-01" not in text
     assert "## Codec\n\ncodec numbers" in text and text.endswith("## Later\n\nkept\n")

@@ -6,13 +6,14 @@ import signal
 import pytest
 from playwright import sync_api
 
-from bican import bench_app, runs
+from bican import runs
+from tools import drive
 
 
 @pytest.fixture
 def app(tmp_path):
     """The whole app in its own process, with a fresh run registry; its URL and that registry."""
-    with bench_app.serve(bench_app.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
+    with drive.serve(drive.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
         try:
             yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
         finally:
@@ -32,7 +33,7 @@ def test_start_watch_and_cancel_from_the_browser(app):
     expect = sync_api.expect
     expect.set_options(timeout=60_000)  # Streamlit streams elements in; timing the estimate takes seconds here
     with sync_api.sync_playwright() as p:
-        browser = bench_app.launch(p)
+        browser = drive.launch(p)
         page = browser.new_page()
         page.set_default_timeout(60_000)
         # Enter at the root: on a fresh server, a first visit straight to /train runs pages/train.py by legacy

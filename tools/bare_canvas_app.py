@@ -1,6 +1,6 @@
-"""The studio's canvas with no model behind it: the baseline that bican.bench_app times the real app against.
+"""The studio's canvas with no model behind it: the baseline that tools.bench_app times the real app against.
 
-Run from the repository root with `python -m streamlit run tests/bare_canvas_app.py`, so that `pages` imports.
+Run from the repository root with `python -m streamlit run tools/bare_canvas_app.py`, so that `pages` imports.
 """
 
 import streamlit as st

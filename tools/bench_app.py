@@ -1,61 +1,37 @@
 """Studio latency, measured: server-side compute per drawing, and the real app in a browser against a bare canvas page.
 
-Playwright and chromium are needed only here and in the browser tests, so they are imported lazily.
+    python -m tools.bench_app [--model NAME] [--drawings N] [--trials N] [--rounds N] [--sessions N]
+
+It prints the results as JSON and rewrites the "Studio latency" section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import torch
 
-from . import bench, data, studio, weights
-from . import codec as codecs
+from bican import bench, data, studio, weights
+from bican import codec as codecs
+from bican.config import DEFAULT_MODEL
+from tools import drive
+from tools.bench import DOCS, replace_section
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
-BARE = ROOT / "tests" / "bare_canvas_app.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CANVAS = "canvas.upper-canvas"
-DRAWING = "canvas.dc-canvas.lower-canvas"  # the layer holding the background and the strokes, as the app receives them
-HEX = f".st-key-result .{studio.HEX_CLASS}"  # where the compress page shows the stream's bytes
 # Each page's result for a drawing, all of it: the app's download link, the last part of the one markdown element that
 # holds the panels, the hex and the numbers; the bare page's inline code. TIMER_JS adds every image decoded.
-DOWNLOAD_LINK = f".st-key-result:has(.{studio.HEX_CLASS}) a[download]"
-DONE = {"app": DOWNLOAD_LINK,
+DONE = {"app": drive.DOWNLOAD_LINK,
         "bare": ".st-key-result [data-testid=stMarkdownContainer] code"}
-TIMEOUT_MS = 120_000
 
 Progress = Callable[[str, float], None]
-
-# Strokes in canvas fractions, one per concurrent session, distinct enough to give distinct codes.
-STROKES = [
-    [(0.5, 0.15), (0.5, 0.85)],
-    [(0.25, 0.2), (0.75, 0.2), (0.4, 0.85)],
-    [(0.3, 0.2), (0.3, 0.8), (0.75, 0.8)],
-    [(0.5, 0.15), (0.8, 0.5), (0.5, 0.85), (0.2, 0.5), (0.5, 0.15)],
-    [(0.25, 0.25), (0.7, 0.2), (0.3, 0.8), (0.75, 0.8)],
-    [(0.2, 0.8), (0.8, 0.2)],
-    [(0.3, 0.2), (0.7, 0.35), (0.35, 0.5), (0.7, 0.65), (0.3, 0.8)],
-    [(0.65, 0.15), (0.25, 0.6), (0.75, 0.6), (0.6, 0.4), (0.6, 0.85)],
-]
 
 # Time stamps taken inside the page, so a slow test driver does not inflate them: the mouse-up (capture phase, before the
 # canvas sees it) and the first moment the page's last result element is in the DOM with every result image loaded.
@@ -74,109 +50,14 @@ tick();
 """
 
 
-class Server:
-    """`streamlit run SCRIPT` on a free localhost port, as a subprocess; `started` is when it was spawned."""
-
-    def __init__(self, script: Path, env: dict[str, str] | None = None):
-        with socket.socket() as s:
-            s.bind(("localhost", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://localhost:{self.port}/"
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server outlives this call; close() closes it
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.headless", "true"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})})
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}: {self.log.read()[-2000:].decode()}")
-            try:
-                with urllib.request.urlopen(self.url + "_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"streamlit did not answer on {self.url} within {timeout:.0f} s")
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
-@contextmanager
-def serve(script: Path, env: dict[str, str] | None = None):
-    server = Server(script, env)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.close()
-
-
-def launch(playwright):
-    """Debian's chromium, headless; a missing /usr/bin/chromium is an error, never a skip."""
-    if not Path(CHROMIUM).is_file():
-        raise RuntimeError(f"{CHROMIUM} is missing; install it with `apt-get install chromium`")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-def open_page(browser, url: str, done: str | None = None, idle: bool = True):
-    """A fresh session on `url`, waited on until the canvas is drawable and, if `idle`, the first script run is over.
-
-    Args:
-        browser: from launch().
-        url: the server's.
-        done: a CSS selector for the page's last result element, to time drawings with TIMER_JS.
-        idle: also wait for the script run to finish, so that a drawing's time holds no page loading.
-    """
-    from playwright.sync_api import expect
-
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    if done is not None:
-        page.add_init_script(TIMER_JS.replace("DONE", json.dumps(done)))
-    page.goto(url)
-    expect(page.locator(CANVAS).first).to_be_visible(timeout=TIMEOUT_MS)
-    if idle:
-        expect(page.locator("[data-testid=stApp]")).to_have_attribute("data-test-script-state", "notRunning",
-                                                                     timeout=TIMEOUT_MS)
-    return page
-
-
-def stroke(page, variant: int = 0) -> None:
-    """Draw one of STROKES on the canvas with the mouse: down, moves, up."""
-    box = page.locator(CANVAS).first.bounding_box()
-    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in STROKES[variant % len(STROKES)]]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=8)
-    page.mouse.up()
-
-
-def drawn_pixels(page) -> np.ndarray:
-    """The canvas drawing as RGBA, read from the browser independently of the app."""
-    url = page.locator(DRAWING).first.evaluate("c => c.toDataURL('image/png')")
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
-
-
-def expected_hex(codec: codecs.Codec, rgba: np.ndarray) -> str:
-    """What the app must show for this drawing, computed in this process."""
-    return studio.hex_text(codec.encode(studio.from_canvas(rgba))[0][0])
+def timer(kind: str) -> str:
+    """TIMER_JS waiting for this kind of page's last result element."""
+    return TIMER_JS.replace("DONE", json.dumps(DONE[kind]))
 
 
 def shown_ms(page) -> float:
     """Mouse-up to result shown, in ms, from the page's own clock."""
-    page.wait_for_function("window.__bench.shown !== null", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.__bench.shown !== null", timeout=drive.TIMEOUT_MS)
     return page.evaluate("window.__bench.shown - window.__bench.up")
 
 
@@ -187,7 +68,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 def compute_ms(codec: codecs.Codec, count: int) -> list[float]:
     """Canvas array to every displayed result, in process: the same functions the compress page calls."""
-    studio.one_thread()  # as the app runs
+    torch.set_num_threads(1)  # as the studio's pages run (pages/_ui.py)
     classifier = weights.load_classifier()
     canvases = [studio.canvas_of(d) for d in data.load("test", fetch=False).images[:count]]
     for canvas in canvases[:5]:  # first calls pay one-off allocations; a served app has paid them already
@@ -202,16 +83,16 @@ def compute_ms(codec: codecs.Codec, count: int) -> list[float]:
 
 def cold_start_s(browser, script: Path) -> float:
     """Spawning `streamlit run` to the canvas ready for drawing in a fresh browser session."""
-    with serve(script) as server:
-        page = open_page(browser, server.url, idle=False)
+    with drive.serve(script) as server:
+        page = drive.open_page(browser, server.url, idle=False)
         seconds = time.perf_counter() - server.started
         page.context.close()
         return seconds
 
 
 def draw_ms(browser, url: str, kind: str, variant: int) -> float:
-    page = open_page(browser, url, DONE[kind])
-    stroke(page, variant)
+    page = drive.open_page(browser, url, timer(kind))
+    drive.stroke(page, variant)
     try:
         return shown_ms(page)
     finally:
@@ -221,12 +102,13 @@ def draw_ms(browser, url: str, kind: str, variant: int) -> float:
 def concurrent(browser, url: str, kind: str, codec: codecs.Codec, sessions: int) -> tuple[list[float], int]:
     """`sessions` sessions draw at once (each a different stroke); their latencies, and how many showed the right bytes
     (the bare page shows none, so it scores 0)."""
-    pages = [open_page(browser, url, DONE[kind]) for _ in range(sessions)]
+    pages = [drive.open_page(browser, url, timer(kind)) for _ in range(sessions)]
     for i, page in enumerate(pages):
-        stroke(page, i)
+        drive.stroke(page, i)
     latencies = [shown_ms(page) for page in pages]
-    correct = 0 if kind == "bare" else sum(page.locator(HEX).inner_text().strip() == expected_hex(codec, drawn_pixels(page))
-                                           for page in pages)
+    correct = 0 if kind == "bare" else sum(
+        page.locator(drive.HEX).inner_text().strip() == drive.expected_hex(codec, drive.drawn_pixels(page))
+        for page in pages)
     for page in pages:
         page.context.close()
     return latencies, correct
@@ -238,12 +120,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cpu(browser, server: Server, seconds: float = 5.0) -> float:
+def idle_cpu(browser, server: drive.Server, seconds: float = 5.0) -> float:
     """The share of a core a server uses while one session sits open and untouched: it should be near zero.
 
     Streamlit's file watcher once took a whole core here (docs/BENCHMARKS.md), slowing every drawing by chance.
     """
-    page = open_page(browser, server.url)
+    page = drive.open_page(browser, server.url)
     time.sleep(1.0)  # the session's first run and the browser's follow-up requests
     before = cpu_seconds(server.process.pid)
     time.sleep(seconds)
@@ -265,11 +147,11 @@ def browser_numbers(codec: codecs.Codec, trials: int, rounds: int, sessions: int
     cold, draw, together = ({"app": [], "bare": []} for _ in range(3))
     correct = 0
     with sync_playwright() as playwright:
-        browser = launch(playwright)
+        browser = drive.launch(playwright)
         for r, kind in _alternating(rounds):
             progress("cold starts", 0.1 + 0.3 * r / rounds)
-            cold[kind].append(cold_start_s(browser, {"app": APP, "bare": BARE}[kind]))
-        with serve(APP) as app, serve(BARE) as bare:
+            cold[kind].append(cold_start_s(browser, {"app": drive.APP, "bare": drive.BARE}[kind]))
+        with drive.serve(drive.APP) as app, drive.serve(drive.BARE) as bare:
             urls = {"app": app.url, "bare": bare.url}
             progress("idle server CPU", 0.4)
             idle = {kind: idle_cpu(browser, server) for kind, server in (("app", app), ("bare", bare))}
@@ -294,7 +176,7 @@ def machine() -> dict:
             "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2), "python": platform.python_version()}
 
 
-def run(progress: Progress | None = None, model: str = weights.DEFAULT_MODEL, drawings: int = 200, trials: int = 10,
+def run(progress: Progress | None = None, model: str = DEFAULT_MODEL, drawings: int = 200, trials: int = 10,
         rounds: int = 3, sessions: int = 8) -> dict:
     """Every studio latency the issue sets a target for, on this machine.
 
@@ -312,7 +194,7 @@ def run(progress: Progress | None = None, model: str = weights.DEFAULT_MODEL, dr
     progress("server-side compute", 0.0)
     result["compute_ms"] = percentiles(compute_ms(codec, drawings))
     # The browser runs the app as shipped, so its bytes are checked against the default model, whatever `model` is.
-    app_codec = codec if codec.name == weights.DEFAULT_MODEL else codecs.load(weights.DEFAULT_MODEL)
+    app_codec = codec if codec.name == DEFAULT_MODEL else codecs.load(DEFAULT_MODEL)
     result |= browser_numbers(app_codec, trials, rounds, sessions, progress)
     result["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     progress("done", 1.0)
@@ -353,17 +235,45 @@ def section(result: dict) -> str:
         f"| all correct, p95 ≤ 1 s | {ok['concurrent']} |",
     ]
     return "\n".join([
-        f"`python -m bican bench-app`, {result['date']}, model `{result['model']}`, chromium {result['chromium']}. "
+        f"`python -m tools.bench_app`, {result['date']}, model `{result['model']}`, chromium {result['chromium']}. "
         f"Machine: {m['platform']}, {m['processor']}, {m['cpus']} CPUs, Python {m['python']}; "
         f"1-minute load average {m['load_average_1min']} before and {m['load_average_1min_after']} after"
         + (" (above the CPU count before the run: other work was competing for the cores)."
            if m["load_average_1min"] > m["cpus"] else " (the machine was otherwise idle; the run itself loads it)."), "",
         "Values are p50 / p95. Browser times come from the page's own clock: from the mouse-up (captured before the canvas "
         "handles it) to the page's last result element in the DOM with every result image loaded. The bare page "
-        "(`tests/bare_canvas_app.py`) has the same canvas and no model; app and bare runs alternate. Ratio targets compare "
+        "(`tools/bare_canvas_app.py`) has the same canvas and no model; app and bare runs alternate. Ratio targets compare "
         "the medians. Cold start runs from spawning `streamlit run` to the canvas visible in a fresh session.", "",
         "Every drawing is a session's first, so the browser also fetches and compiles the script of each kind of result "
         "element then. The bare page shows its result as plain markdown, the cheapest element; the app's one markdown "
         "element (inline panels, hex, numbers and download link) loads one more script, for HTML in markdown.", "",
         "| measure | app | bare page | target | met |", "|---|---|---|---|---|", *rows, "",
     ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    p = argparse.ArgumentParser(prog="python -m tools.bench_app", description=__doc__.split("\n")[0])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model for the compute timings (default: %(default)s)")
+    p.add_argument("--drawings", type=int, default=200, help="canvas arrays for the compute timings (default: %(default)s)")
+    p.add_argument("--trials", type=int, default=10, help="browser drawings per page, app and bare (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3, help="cold starts per page, and rounds of concurrent sessions "
+                                                          "(default: %(default)s)")
+    p.add_argument("--sessions", type=int, default=8, help="browser sessions drawing at once (default: %(default)s)")
+    p.add_argument("--markdown", type=Path, default=DOCS / "BENCHMARKS.md",
+                   help="file whose '## Studio latency' section is rewritten (default: %(default)s)")
+    args = p.parse_args(argv)
+    with tqdm(total=100, desc="studio latency", unit="%") as bar:
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(max(0, round(fraction * 100) - bar.n))
+        result = run(progress, args.model, args.drawings, args.trials, args.rounds, args.sessions)
+    result["targets_met"] = verdicts(result)
+    print(json.dumps(result))
+    replace_section(args.markdown, "Studio latency", section(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
