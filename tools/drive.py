@@ -52,16 +52,22 @@ STROKES = [
 ]
 
 
-def find_chromium() -> str | None:
-    """The chromium to test with: a system one, else the one `playwright install chromium` downloaded, else None."""
+def find_chromium(playwright=None) -> str | None:
+    """The chromium to test with: a system one, else the one `playwright install chromium` downloaded, else None.
+
+    Args:
+        playwright: a running Playwright, if the caller holds one (a second one cannot start inside it).
+    """
     for name in CHROMIUM:
         found = shutil.which(name)
         if found:
             return found
-    from playwright.sync_api import sync_playwright
+    if playwright is None:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        bundled = playwright.chromium.executable_path
+        with sync_playwright() as started:
+            return find_chromium(started)
+    bundled = playwright.chromium.executable_path
     return bundled if Path(bundled).is_file() else None
 
 
@@ -116,7 +122,7 @@ def serve(script: Path, env: dict[str, str] | None = None):
 
 def launch(playwright):
     """Chromium, headless; none found is an error here (tests/conftest.py decides whether that skips a test)."""
-    executable = find_chromium()
+    executable = find_chromium(playwright)
     if executable is None:
         raise RuntimeError(NO_CHROMIUM)
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
