@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from . import __version__, paths
 from .bitstream import BitstreamError
-from .config import DEFAULT_MODEL, MAX_REFINE, PRECISION_NAMES, PRESETS, SEARCH, ConfigError, TrainConfig, preset
+from .config import DEFAULT_MODEL, DEVICES, MAX_REFINE, PRECISION_NAMES, PRESETS, SEARCH, ConfigError, TrainConfig, preset
 
 ERRORS = (BitstreamError, ConfigError, ValueError, OSError, RuntimeError)
 
@@ -154,7 +154,7 @@ def _config_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument("--config", type=Path, help=f"{prefix}TrainConfig as JSON; overrides the preset's fields it names")
     parser.add_argument("--preset", choices=list(PRESETS), help=f"{prefix}(default: entropy)")
     parser.add_argument("--epochs", type=int, help=f"{prefix}override the number of epochs")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"],
+    parser.add_argument("--device", choices=DEVICES,
                         help=f"{prefix}override the device (preset default: auto)")
 
 

@@ -18,6 +18,7 @@ DEFAULT_MODEL = "entropy-08b"  # the model every command and page starts with
 SEARCH = 8
 MAX_REFINE = 16
 PRECISION_NAMES = ("auto", "float32", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA, then Apple's MPS, then the CPU (train.resolve_device)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class TrainConfig:
         _check(self.cycle_weight >= 0, f"cycle_weight must be >= 0, not {self.cycle_weight}")
         _check(0 <= self.fixed_point_rounds <= 16, f"fixed_point_rounds must be in 0..16, not {self.fixed_point_rounds}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, not {self.grad_clip}")
-        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
+        _check(self.device in DEVICES, f"device must be {', '.join(DEVICES[:-1])} or {DEVICES[-1]}, not {self.device!r}")
         _check(100 <= self.val_size <= 20000, f"val_size must be in 100..20000, not {self.val_size}")
         _check(0 <= self.val_coded <= self.val_size, f"val_coded must be in 0..val_size, not {self.val_coded}")
         _check(self.max_steps >= 0, f"max_steps must be >= 0, not {self.max_steps}")

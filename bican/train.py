@@ -85,10 +85,16 @@ class _Readout:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
+    """The device a config names; auto picks CUDA, then Apple's MPS, then the CPU. Coding stays on the CPU whatever
+    trains, so the bytes never depend on it."""
+    present = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if name == "cuda" and not present["cuda"]:
         raise RuntimeError("device 'cuda' needs a CUDA GPU, and no CUDA GPU is available here; choose auto or cpu")
+    if name == "mps" and not present["mps"]:
+        raise RuntimeError("device 'mps' needs Apple's Metal (a Mac with Apple silicon), and torch finds none here; "
+                           "choose auto or cpu")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = next((device for device, ok in present.items() if ok), "cpu")
     return torch.device(name)
 
 

@@ -19,13 +19,12 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from bican import runs
-from bican.config import PRESETS, ConfigError, TrainConfig
+from bican.config import DEVICES, PRESETS, ConfigError, TrainConfig
 
 INTS = {"epochs": "Epochs", "batch_size": "Batch size", "max_steps": "Step limit (0 = none)", "seed": "Seed"}
 FLOATS = {"lr": "Learning rate", "lam": "λ (smaller buys quality with bytes)",
           "cycle_weight": "Compressor (code) cycle weight", "image_weight": "Decompressor (image) cycle weight"}
 MODEL_INTS = {"latents": "Latent count", "width": "Width (channels of the first convolution)"}
-DEVICES = ("auto", "cpu", "cuda")
 REFRESH_S = 2
 
 
@@ -49,7 +48,9 @@ def form_inputs(base: TrainConfig, key: str) -> dict:
         values[name] = middle.text_input(label, value=f"{getattr(base, name):g}", key=f"{key}-{name}")
     for name, label in MODEL_INTS.items():
         values[name] = right.number_input(label, value=getattr(base.model, name), step=1, key=f"{key}-{name}")
-    values["device"] = right.selectbox("Device", DEVICES, index=DEVICES.index(base.device), key=f"{key}-device")
+    offered = devices()
+    values["device"] = right.selectbox("Device", offered, index=offered.index(base.device) if base.device in offered else 0,
+                                       key=f"{key}-device")
     return values
 
 
@@ -71,10 +72,19 @@ def _number(label: str, text: str) -> float:
     return value
 
 
+def devices() -> tuple[str, ...]:
+    """The device choices: Apple's MPS only where torch reports it."""
+    import torch
+
+    return tuple(d for d in DEVICES if d != "mps" or torch.backends.mps.is_available())
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def device_info() -> str:
     import torch
 
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        return "No CUDA GPU found; Apple's MPS is: 'auto' trains on it."
     if not torch.cuda.is_available():
         return f"No CUDA GPU found: 'auto' trains on the CPU ({os.cpu_count()} cores)."
     free, total = torch.cuda.mem_get_info()
