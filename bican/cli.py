@@ -159,7 +159,7 @@ def load_train_config(args) -> TrainConfig:
     cfg = preset(args.preset or "entropy")
     if args.config:
         try:
-            override = json.loads(args.config.read_text())
+            override = json.loads(args.config.read_text(), parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{args.config}: not valid JSON ({exc})") from exc
         if not isinstance(override, dict):
@@ -169,6 +169,11 @@ def load_train_config(args) -> TrainConfig:
         cfg = TrainConfig.from_dict({**base, **override})
     changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None}
     return dataclasses.replace(cfg, **changes).validate()
+
+
+def _no_constant(name: str) -> float:
+    # Python's json reads Infinity and NaN, which JSON itself does not have.
+    raise ConfigError(f"{name} is not a JSON number; every value must be finite")
 
 
 def _train(args) -> int:

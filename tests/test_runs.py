@@ -174,3 +174,10 @@ def test_runs_imports_only_config_and_the_standard_library():
     absolute = {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
     assert relative == {"config"}
     assert (modules | absolute) - {"__future__"} <= sys.stdlib_module_names
+
+
+@pytest.mark.parametrize("digits", ["２０２６０１０１", "٢٠٢٦٠١٠١", "२०२६०१०१"])
+def test_run_ids_are_ascii_only(tmp_path, digits):
+    """Full-width, Arabic-Indic and Devanagari digits match \\d; only ASCII digits make a run id."""
+    with pytest.raises(runs.RunError, match="not a run id"):
+        Unstarted(tmp_path).run_dir(f"{digits}-000000-abcdef")
