@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", type=Path, help="the run registry's root (default: $BICAN_RUNS or ./runs)")
     s.set_defaults(run=_train)
 
+    s = sub.add_parser("runs", help="the run registry")
+    s.add_argument("action", choices=["reindex"],
+                   help="reindex: index every run folder the registry lacks, after moving an unreadable registry aside")
+    s.add_argument("--runs-dir", type=Path, help="the run registry's root (default: $BICAN_RUNS or ./runs)")
+    s.set_defaults(run=_runs)
+
     s = sub.add_parser("train-classifier", help="train the LeNet-size classifier used by eval")
     s.add_argument("--out", type=Path, default=weights.SHIPPED / "classifier.safetensors", help="(default: %(default)s)")
     s.add_argument("--epochs", type=int, default=4, help="(default: %(default)s)")
@@ -204,7 +210,7 @@ def _train_run(args) -> int:
         with registry.writer(args.run_id) as writer:
             return _fit(cfg, out, (out / "last.safetensors").exists(), writer)
     finally:
-        registry.refresh()  # this run's slot is free: start the next queued run
+        registry.schedule()  # this run's slot is free: start the next queued run
 
 
 def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
@@ -253,6 +259,16 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _runs(args) -> int:
+    from .runs import rebuild
+
+    registry, added, aside = rebuild(args.runs_dir)
+    if aside is not None:
+        print(f"the unreadable registry was moved to {aside}")
+    print(f"{len(added)} run folder(s) indexed; {len(registry.runs())} run(s) in {registry.db}")
+    return 0
 
 
 def _train_classifier(args) -> int:

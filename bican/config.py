@@ -138,6 +138,10 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+SHIPPED = Path(__file__).resolve().parent.parent / "weights"
+CLASSIFIER = "classifier"  # the scorer's file name among the models; no codec model may take it
+
+
 def runs_root() -> Path:
     """Where training runs live: $BICAN_RUNS, else ./runs (git-ignored)."""
     return Path(os.environ.get("BICAN_RUNS") or "runs").absolute()
@@ -146,6 +150,13 @@ def runs_root() -> Path:
 def promoted_dir(root: Path | None = None) -> Path:
     """Where promoted runs' models go (under the runs root); bican.weights lists it beside the shipped models."""
     return (root or runs_root()) / "models"
+
+
+def model_dirs(runs: Path | None = None) -> list[Path]:
+    """Where named models live: the shipped ones, runs promoted from the browser (under the runs root), then
+    $BICAN_MODELS."""
+    extra = os.environ.get("BICAN_MODELS")
+    return [SHIPPED, promoted_dir(runs)] + ([Path(extra)] if extra else [])
 
 
 def preset(name: str) -> TrainConfig:

@@ -14,14 +14,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .config import ConfigError, model_config_from_dict, promoted_dir
+from .config import CLASSIFIER, SHIPPED, ConfigError, model_config_from_dict, model_dirs
 from .model import BiCAN, Classifier
 from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
-SHIPPED = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "entropy-08b"
-CLASSIFIER = "classifier"
 
 
 class WeightsError(ValueError):
@@ -35,12 +33,6 @@ class Loaded:
     tables: CdfTables | None
     fingerprint: str
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def model_dirs() -> list[Path]:
-    """Where named models live: the shipped ones, runs promoted from the browser, then $BICAN_MODELS."""
-    extra = os.environ.get("BICAN_MODELS")
-    return [SHIPPED, promoted_dir()] + ([Path(extra)] if extra else [])
 
 
 def available() -> dict[str, Path]:
