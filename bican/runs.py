@@ -310,7 +310,7 @@ class Registry:
         try:
             os.link(tmp, target)  # fails if the name exists, atomically, even against a concurrent promote
         except FileExistsError:
-            raise RunError(f"a promoted model named {name!r} already exists") from None
+            raise RunError(f"a promoted model named {name!r} exists already") from None
         finally:
             tmp.unlink()
         self._update(run_id, promoted=name)

@@ -62,7 +62,7 @@ def test_tiny_cpu_run_completes_and_promotes(reg, mnist_test):
     assert weights.available()["my-tiny"] == path and reg.get(run.id).promoted == "my-tiny"
     c = codec.load("my-tiny")
     assert c.decode(c.encode(mnist_test.images[:4])[0]).shape == (4, 28, 28)
-    with pytest.raises(runs.RunError, match="already exists"):
+    with pytest.raises(runs.RunError, match="exists already"):
         reg.promote(run.id, "my-tiny")
     reg.delete(run.id)
     assert not reg.run_dir(run.id).exists() and "my-tiny" in weights.available()  # the promoted model stays
