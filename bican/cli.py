@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import codec, data, weights
+from . import bitstream, codec, data, weights
 from .bitstream import BitstreamError
 from .config import PRESETS, ConfigError, TrainConfig, preset
 
@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("decompress", help="a .bican archive to .npy or .png")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--max-digits", type=int, default=100_000,
+                   help="refuse an archive that claims more digits: decoding takes time in proportion "
+                        "(default: %(default)s)")
     s.set_defaults(run=_decompress)
 
     s = sub.add_parser("eval", help="measure a model on the MNIST test set")
@@ -304,6 +307,8 @@ def _compress(args) -> int:
     from .images import read_digits
 
     digits = read_digits(args.input)
+    if not len(digits):
+        raise ValueError(f"{args.input} holds no digits")
     c = _load_codec(args)
     with tqdm(total=len(digits), desc="compress", unit="digit") as bar:
         symbols = c.symbols(digits, bar.update)
@@ -319,7 +324,12 @@ def _decompress(args) -> int:
 
     if args.output.suffix.lower() not in (".npy", ".png"):
         raise ValueError(f"{args.output}: the output must end in .npy or .png")
-    c, digits = codec.decode_archive(args.input.read_bytes())
+    data = args.input.read_bytes()
+    count = bitstream.unpack(data).count
+    if count > args.max_digits:
+        raise BitstreamError(f"{args.input} claims {count:,} digits, more than --max-digits {args.max_digits:,}; "
+                             "raise it to decode this archive")
+    c, digits = codec.decode_archive(data)
     write_digits(args.output, digits)
     print(f"{len(digits)} digit(s) decoded with {c.name} -> {args.output}")
     return 0

@@ -16,6 +16,7 @@ import bican
 from bican import charts, studio
 
 BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
+ARCHIVE_DIGITS = 10_000  # one uploaded archive's digits at most: decoding takes time in proportion
 
 
 # --- cached resources ---------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def open_archive() -> None:
     if file is None:
         return
     try:
-        codec, digits = bican.decode_archive(file.getvalue())
+        codec, digits = bican.decode_archive(file.getvalue(), ARCHIVE_DIGITS)
     except bican.BitstreamError as exc:
         st.error(f"{file.name} could not be decoded: {exc}")
         return
