@@ -194,9 +194,15 @@ def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
     """Input, reconstruction and difference side by side, then the stream, every measure of it, and its download."""
     return "\n\n".join([
         panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
-        f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
+        f"**The stream: {len(result.stream)} bytes** with <code>{inert(codec.name)}</code> ({codec.fingerprint})",
         hex_lines(result.hex), measures(result), NOTES, download_link(codec, result.symbols),
     ])
+
+
+def inert(text: str) -> str:
+    """Text someone else chose (a model's file name), for markdown that allows HTML: every character but letters and
+    digits as an HTML entity, so that it forms neither a tag nor markdown (a backtick would end a code span)."""
+    return "".join(c if c.isalnum() else f"&#{ord(c)};" for c in text)
 
 
 def show_empty_result() -> None:

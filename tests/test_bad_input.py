@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from numpy.lib import format as npy_format
+from streamlit.testing.v1 import AppTest
 
 from bican import bitstream, codec, weights
 from bican.bitstream import BitstreamError
@@ -93,3 +95,40 @@ def test_cli_turns_each_known_traceback_into_one_error_line(tmp_path, damaged_mo
     assert "cannot be loaded" in one_line_error(bican("decompress", tmp_path / "theirs.bican", "-o", tmp_path / "x.npy",
                                                       env={"BICAN_MODELS": str(models)}))
 
+
+
+# --- the studio -----------------------------------------------------------------------------------
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+
+
+def compress_page() -> AppTest:
+    return AppTest.from_file(str(PAGES / "compress.py"), default_timeout=120).run()
+
+
+def test_studio_shows_a_damaged_model_as_unusable_with_its_reason(damaged_models):
+    models, fingerprint = damaged_models
+    at = compress_page()
+    at.selectbox(key="model").set_value("broken").run()
+    assert not at.exception
+    assert any("broken could not be loaded" in e.value and "'config' metadata is not JSON" in e.value for e in at.error)
+    at = compress_page()
+    theirs = bitstream.pack(bytes.fromhex(fingerprint), 1, b"\x00" * 8)
+    at.file_uploader(key="bican_upload").set_value(("theirs.bican", theirs, "application/octet-stream")).run()
+    assert not at.exception
+    assert any("theirs.bican could not be decoded" in e.value and "cannot be loaded" in e.value for e in at.error)
+
+
+def test_a_model_name_cannot_put_html_into_the_result(tmp_path, monkeypatch):
+    """A file name is text a stranger chose; in the result panel, HTML is allowed, so the name must stay inert."""
+    hostile = "x`<img src=x onerror=alert(1)>`[link](javascript:alert(1))"
+    models = tmp_path / "models"
+    torch.manual_seed(0)
+    weights.save(models / f"{hostile}.safetensors", BiCAN(ModelConfig(width=4, hidden=32, latents=8)))
+    monkeypatch.setenv("BICAN_MODELS", str(models))
+    at = compress_page()
+    at.selectbox(key="model").set_value(hostile).run()
+    at.radio(key="source").set_value("Pick").run()
+    assert not at.exception
+    [html] = [m.value for m in at.markdown if "The stream:" in m.value]
+    assert "<img src=x" not in html and "](javascript" not in html and "`" not in html
+    assert "&#60;img" in html  # the name is still shown, as text
