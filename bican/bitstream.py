@@ -34,10 +34,11 @@ def pack(fingerprint: bytes, count: int, payload: bytes) -> bytes:
     return body + struct.pack(">I", zlib.crc32(body))
 
 
-def unpack(data: bytes) -> Archive:
-    """Parse an archive; any defect raises BitstreamError saying what is wrong.
+def unpack(data: bytes, max_count: int = MAX_DIGITS) -> Archive:
+    """Parse an archive; any defect, or a count above `max_count`, raises BitstreamError saying what is wrong.
 
-    Whether the payload really holds `count` codes only the model can tell (Codec.unpack).
+    Whether the payload really holds `count` codes only the model can tell (Codec.unpack); decoding costs time in
+    proportion to the count, so a caller that must answer quickly passes its own `max_count`.
     """
     data = bytes(data)
     if len(data) < _HEAD.size + 5:
@@ -54,6 +55,8 @@ def unpack(data: bytes) -> Archive:
     if count > MAX_DIGITS:
         raise BitstreamError(f"corrupt .bican archive: it claims {count:,} digits; an archive holds at most "
                              f"{MAX_DIGITS:,}")
+    if count > max_count:
+        raise BitstreamError(f"the archive claims {count:,} digits; at most {max_count:,} are decoded here")
     return Archive(fingerprint, count, body[pos:])
 
 

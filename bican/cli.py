@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", type=Path, help="the run registry's root (default: $BICAN_RUNS or ./runs)")
     s.set_defaults(run=_train)
 
+    s = sub.add_parser("runs", help="the run registry")
+    s.add_argument("action", choices=["reindex"],
+                   help="reindex: index every run folder the registry lacks, after moving an unreadable registry aside")
+    s.add_argument("--runs-dir", type=Path, help="the run registry's root (default: $BICAN_RUNS or ./runs)")
+    s.set_defaults(run=_runs)
+
     s = sub.add_parser("train-classifier", help="train the LeNet-size classifier used by eval")
     s.add_argument("--out", type=Path, default=paths.shipped_weights() / "classifier.safetensors",
                    help="(default: %(default)s)")
@@ -80,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("decompress", help="a .bican archive to .npy or .png")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--max-digits", type=int, default=100_000,
+                   help="refuse an archive that claims more digits: decoding takes time in proportion "
+                        "(default: %(default)s)")
     s.set_defaults(run=_decompress)
 
     s = sub.add_parser("eval", help="measure a model on the MNIST test set")
@@ -162,7 +171,7 @@ def load_train_config(args) -> TrainConfig:
     cfg = preset(args.preset or "entropy")
     if args.config:
         try:
-            override = json.loads(args.config.read_text())
+            override = json.loads(args.config.read_text(), parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{args.config}: not valid JSON ({exc})") from exc
         if not isinstance(override, dict):
@@ -172,6 +181,11 @@ def load_train_config(args) -> TrainConfig:
         cfg = TrainConfig.from_dict({**base, **override})
     changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None}
     return dataclasses.replace(cfg, **changes).validate()
+
+
+def _no_constant(name: str) -> float:
+    # Python's json reads Infinity and NaN, which JSON itself does not have.
+    raise ConfigError(f"{name} is not a JSON number; every value must be finite")
 
 
 def _train(args) -> int:
@@ -202,7 +216,7 @@ def _train_run(args) -> int:
         with registry.writer(args.run_id) as writer:
             return _fit(cfg, out, (out / "last.safetensors").exists(), writer)
     finally:
-        registry.refresh()  # this run's slot is free: start the next queued run
+        registry.schedule()  # this run's slot is free: start the next queued run
 
 
 def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
@@ -253,6 +267,16 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     return code
 
 
+def _runs(args) -> int:
+    from .runs import rebuild
+
+    registry, added, aside = rebuild(args.runs_dir)
+    if aside is not None:
+        print(f"the unreadable registry was moved to {aside}")
+    print(f"{len(added)} run folder(s) indexed; {len(registry.runs())} run(s) in {registry.db}")
+    return 0
+
+
 def _train_classifier(args) -> int:
     from .train import train_classifier
 
@@ -286,6 +310,8 @@ def _compress(args) -> int:
     from .images import read_digits
 
     digits = read_digits(args.input)
+    if not len(digits):
+        raise ValueError(f"{args.input} holds no digits")
     c = _load_codec(args)
     with tqdm(total=len(digits), desc="compress", unit="digit") as bar:
         symbols = c.symbols(digits, bar.update)
@@ -297,12 +323,17 @@ def _compress(args) -> int:
 
 
 def _decompress(args) -> int:
-    from . import codec
+    from . import bitstream, codec
     from .images import write_digits
 
     if args.output.suffix.lower() not in (".npy", ".png"):
         raise ValueError(f"{args.output}: the output must end in .npy or .png")
-    c, digits = codec.decode_archive(args.input.read_bytes())
+    data = args.input.read_bytes()
+    count = bitstream.unpack(data).count
+    if count > args.max_digits:
+        raise BitstreamError(f"{args.input} claims {count:,} digits, more than --max-digits {args.max_digits:,}; "
+                             "raise it to decode this archive")
+    c, digits = codec.decode_archive(data)
     write_digits(args.output, digits)
     print(f"{len(digits)} digit(s) decoded with {c.name} -> {args.output}")
     return 0

@@ -410,9 +410,9 @@ class Codec:
         with _scratch() as path:
             return bitstream.pack(bytes.fromhex(self.fingerprint), len(symbols), self._stream(symbols, path))
 
-    def unpack(self, data: bytes) -> np.ndarray:
-        """The codes [N, L] of an archive; raises BitstreamError naming the model an archive needs."""
-        archive = bitstream.unpack(data)
+    def unpack(self, data: bytes, max_digits: int = bitstream.MAX_DIGITS) -> np.ndarray:
+        """The codes [N, L] of an archive of at most max_digits; raises BitstreamError naming the model it needs."""
+        archive = bitstream.unpack(data, max_digits)
         if archive.fingerprint.hex() != self.fingerprint:
             needed = archive.fingerprint.hex()
             name = weights.find(needed)
@@ -466,11 +466,15 @@ def load_cached(name: str) -> Codec:
     return _CACHE[name]
 
 
-def decode_archive(data: bytes) -> tuple[Codec, np.ndarray]:
-    """Decode an archive with whichever installed model its fingerprint names."""
-    needed = bitstream.unpack(data).fingerprint.hex()
+def decode_archive(data: bytes, max_digits: int = bitstream.MAX_DIGITS) -> tuple[Codec, np.ndarray]:
+    """Decode an archive of at most max_digits with whichever installed model its fingerprint names; anything that
+    stops it, the model's file included, is a BitstreamError."""
+    needed = bitstream.unpack(data, max_digits).fingerprint.hex()
     name = weights.find(needed)
     if name is None:
         raise BitstreamError(f"this archive needs model {needed}, which is not installed")
-    codec = load_cached(name)
-    return codec, codec.reconstruct(codec.unpack(data))
+    try:
+        codec = load_cached(name)
+    except weights.WeightsError as exc:
+        raise BitstreamError(f"this archive needs model {needed} ({name}), which cannot be loaded: {exc}") from None
+    return codec, codec.reconstruct(codec.unpack(data, max_digits))

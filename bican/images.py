@@ -56,10 +56,13 @@ def read_digits(path: Path) -> np.ndarray:
     """uint8 [N, 28, 28] from a .npy, a PNG (centred MNIST-style unless already 28x28) or an idx file."""
     path = Path(path)
     if path.suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
+        try:  # mapped: a header claiming terabytes costs nothing, and one longer than the file is refused
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
         if array.dtype != np.uint8 or array.shape[-2:] != (28, 28) or array.ndim not in (2, 3):
             raise ValueError(f"{path}: expected uint8 [N, 28, 28] or [28, 28], got {array.dtype} {list(array.shape)}")
-        return array.reshape(-1, 28, 28)
+        return np.array(array.reshape(-1, 28, 28))
     if path.suffix.lower() == ".png":
         try:
             return png_digit(path.read_bytes())[None]

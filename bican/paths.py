@@ -48,6 +48,16 @@ def extra_models() -> Path | None:
     return _env("BICAN_MODELS")
 
 
+CLASSIFIER = "classifier"  # the scorer's file name among the models; no codec model may take it
+
+
+def model_dirs(runs: Path | None = None) -> list[Path]:
+    """Where named models live: the shipped ones, runs promoted from the browser (under the runs root), then
+    $BICAN_MODELS."""
+    extra = extra_models()
+    return [shipped_weights(), promoted_dir(runs)] + ([extra] if extra else [])
+
+
 def shipped_weights() -> Path:
     """The shipped models: the copy a non-editable install puts in the package (pyproject.toml maps the clone's
     weights/ there), else the clone's weights/ folder."""

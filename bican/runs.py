@@ -1,7 +1,12 @@
 """The run registry: SQLite (WAL) over run directories, and `python -m bican train --run-id` as subprocesses.
 
 It imports only bican.config and the standard library, so the app can list, launch and cancel runs without
-loading torch here; nothing ever trains in the caller's process.
+loading torch here; nothing ever trains in the caller's process. Reads only read: queued runs start when someone
+calls schedule() (the Runs page on every refresh, each trainer as it ends) or launches a run.
+
+The run directories are the record; the registry is their index. Opening it re-indexes run directories it does not
+know (after registry.sqlite was lost or emptied), and `python -m bican runs reindex` also rebuilds it from scratch
+after moving an unreadable one aside.
 
 Layout under the runs root ($BICAN_RUNS or ./runs):
     registry.sqlite             one row per run: status, pid, heartbeat, progress, best validation
@@ -31,14 +36,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
-from .paths import promoted_dir, runs_root
+from .config import ConfigError, TrainConfig
+from .paths import CLASSIFIER, model_dirs, runs_root
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 RESUMABLE = ("cancelled", "interrupted")
 SLOTS = {"cpu": 1, "gpu": 1}  # concurrent runs per device slot: the 2-core CPU and the one GPU each take one
-RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # used with fullmatch: "$" would admit a trailing newline
+RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # fullmatch: "$" admits a trailing newline, \d other scripts' digits
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 BEAT_S = 1.0  # the trainer's heartbeat period
 STALE_S = 30.0  # a live PID whose heartbeat is this old is hung, or not our trainer any more
@@ -72,6 +77,16 @@ CREATE INDEX IF NOT EXISTS runs_token ON runs (token, created);
 
 class RunError(ValueError):
     """A run id, name or action the registry refuses, with a message fit for the UI."""
+
+
+class RegistryError(RunError):
+    """registry.sqlite cannot be read or written; `corrupt` when it is not an SQLite database any more."""
+
+    def __init__(self, db: Path, exc: sqlite3.Error):
+        self.db = db
+        self.corrupt = not isinstance(exc, sqlite3.OperationalError)  # locked, read-only or missing are operational
+        advice = "; `python -m bican runs reindex` rebuilds it from the run folders" if self.corrupt else ""
+        super().__init__(f"the run registry {db} is unusable ({exc}){advice}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,12 +128,14 @@ class Registry:
     """The runs under one root. Every method opens its own connection, so threads and processes may share it."""
 
     def __init__(self, root: str | os.PathLike | None = None):
+        """Open (or create) the registry under root ($BICAN_RUNS or ./runs); raises RegistryError if it is unusable."""
         self.root = Path(root).absolute() if root is not None else runs_root()
         self.root.mkdir(parents=True, exist_ok=True)
         self.db = self.root / "registry.sqlite"
-        with contextlib.closing(self._connect()) as con:
+        with self._read() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
+        self.reindexed = self.reindex() if self._unknown_dirs() else []
 
     # --- storage ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -129,18 +146,25 @@ class Registry:
         return con
 
     @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose storage errors (a damaged file, a read-only folder) become one RegistryError."""
+        try:
+            with contextlib.closing(self._connect()) as con:
+                yield con
+        except sqlite3.Error as exc:
+            raise RegistryError(self.db, exc) from None
+
+    @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; IMMEDIATE takes the write lock first, so read-then-write steps cannot interleave."""
-        con = self._connect()
-        try:
+        with self._read() as con:
             con.execute("BEGIN IMMEDIATE")
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def _update(self, run_id: str, **fields: Any) -> None:
         with self._tx() as con:
@@ -151,18 +175,13 @@ class Registry:
 
     # --- reading ------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
-        """Every run, newest first, after one scheduling step (see refresh)."""
-        self.refresh()
-        with contextlib.closing(self._connect()) as con:
+        """Every run, newest first, as stored."""
+        with self._read() as con:
             return [Run(**dict(row)) for row in con.execute("SELECT * FROM runs ORDER BY created DESC, id DESC")]
 
     def get(self, run_id: str) -> Run:
-        self.refresh()
-        return self._row(run_id)
-
-    def _row(self, run_id: str) -> Run:
-        """The run as stored, without a scheduling step."""
-        with contextlib.closing(self._connect()) as con:
+        """The run as stored."""
+        with self._read() as con:
             return _fetch(con, run_id)
 
     def config(self, run_id: str) -> TrainConfig:
@@ -198,21 +217,21 @@ class Registry:
                 row = con.execute("SELECT id FROM runs WHERE token = ? AND created > ?",
                                   (token, time.time() - DEDUP_S)).fetchone()
                 if row is not None:
-                    return self._row(row["id"])
+                    return self.get(row["id"])
             run_id = new_id()
             directory = self.run_dir(run_id)
             directory.mkdir()
             (directory / "config.json").write_text(cfg.to_json())
             con.execute("INSERT INTO runs (id, token, created, preset, slot, status) VALUES (?, ?, ?, ?, ?, 'queued')",
                         (run_id, token, time.time(), preset, slot))
-        self.refresh()
-        return self._row(run_id)
+        self.schedule()
+        return self.get(run_id)
 
-    def refresh(self) -> None:
+    def schedule(self) -> None:
         """One scheduling step: runs whose trainer died become interrupted; free slots start queued runs.
 
-        Whoever reads the registry runs it (the app on every refresh, each trainer as it ends), so the queue
-        moves without a long-lived scheduler thread anywhere.
+        The Runs page calls it on every refresh and each trainer as it ends, so the queue moves without a
+        long-lived scheduler thread anywhere.
         """
         with self._tx() as con:
             _reconcile(con)
@@ -239,7 +258,7 @@ class Registry:
     # --- actions ------------------------------------------------------------------------------
     def cancel(self, run_id: str) -> Run:
         """A queued run is cancelled at once; a running one gets SIGTERM, checkpoints, and ends cancelled."""
-        self.refresh()
+        self.schedule()
         with self._tx() as con:
             run = _fetch(con, run_id)
             if run.status not in ACTIVE:
@@ -250,7 +269,7 @@ class Registry:
                 _set(con, run_id, cancel_requested=1)
         if run.status == "running" and run.pid and _alive(run.pid, run_id):
             os.kill(run.pid, signal.SIGTERM)
-        return self._row(run_id)
+        return self.get(run_id)
 
     def resume(self, run_id: str) -> Run:
         """Queue a cancelled or interrupted run again; its trainer continues from last.safetensors."""
@@ -261,28 +280,30 @@ class Registry:
             if run.pid and _alive(run.pid, run_id):
                 raise RunError(f"the old trainer of run {run_id} (pid {run.pid}) is still alive; end it first")
             _set(con, run_id, status="queued", reason="", pid=None, claimed=None, cancel_requested=0)
-        self.refresh()
-        return self._row(run_id)
+        self.schedule()
+        return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
         """Remove a run that is not running, with its directory."""
+        doomed = self.root / f".deleted-{check_id(run_id)}"
         with self._tx() as con:
             run = _fetch(con, run_id)
             if run.status == "running":
                 raise RunError(f"run {run_id} is running; cancel it first")
             con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+            # Renamed while the row goes, so that no registry opened meanwhile re-indexes the half-removed folder.
+            with contextlib.suppress(FileNotFoundError):
+                self.run_dir(run_id).rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def promote(self, run_id: str, name: str) -> Path:
         """Copy the run's best model (a full codec model with its config) to the promoted-models folder."""
-        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
-            raise RunError(f"model names are 1-48 letters, digits, '-' or '_', starting with a letter or digit; "
-                           f"not {name!r}")
+        check_model_name(name, model_dirs(self.root))
         source = self.run_dir(run_id) / "best.safetensors"
-        self._row(run_id)
+        self.get(run_id)
         if not source.exists():
             raise RunError(f"run {run_id} has no best model yet; it appears after the first validated epoch")
-        target_dir = promoted_dir(self.root)
+        target_dir = model_dirs(self.root)[1]
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / f"{name}.safetensors"
         tmp = target_dir / f".{name}.{secrets.token_hex(4)}.tmp"
@@ -290,7 +311,7 @@ class Registry:
         try:
             os.link(tmp, target)  # fails if the name exists, atomically, even against a concurrent promote
         except FileExistsError:
-            raise RunError(f"a promoted model named {name!r} already exists") from None
+            raise RunError(f"a promoted model named {name!r} exists already") from None
         finally:
             tmp.unlink()
         self._update(run_id, promoted=name)
@@ -314,6 +335,33 @@ class Registry:
 
     def writer(self, run_id: str) -> RunWriter:
         return RunWriter(self, check_id(run_id))
+
+    # --- rebuilding from the run folders --------------------------------------------------------
+    def _unknown_dirs(self) -> list[Path]:
+        """Run folders (with a config) that have no row; listing the root is cheap next to a query."""
+        found = [p for p in self.root.iterdir() if RUN_ID.fullmatch(p.name) and (p / "config.json").is_file()]
+        if not found:
+            return []
+        with self._read() as con:
+            known = {row[0] for row in con.execute("SELECT id FROM runs")}
+        return [p for p in found if p.name not in known]
+
+    def reindex(self) -> list[str]:
+        """Add a row for every run folder the registry does not know, from its config and events; return their ids.
+
+        A rebuilt run keeps its end status and best validation; one that never recorded an end reads interrupted,
+        so it can be resumed. Its preset is not in its folder and reads "reindexed".
+        """
+        with self._tx() as con:  # under the write lock no launch is between making its folder and its row
+            known = {row[0] for row in con.execute("SELECT id FROM runs")}
+            added = [p.name for p in sorted(self.root.iterdir()) if RUN_ID.fullmatch(p.name) and p.name not in known
+                     and (p / "config.json").is_file()]
+            for run_id in added:
+                row = _rebuilt_row(self.root / run_id)
+                if row is not None:
+                    con.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                list(row.values()))
+        return added
 
 
 class EventLog:
@@ -351,7 +399,7 @@ class RunWriter:
         self._beat = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
 
     def __enter__(self) -> RunWriter:
-        self.base_active = self.registry._row(self.run_id).active_s
+        self.base_active = self.registry.get(self.run_id).active_s
         self.started = time.time()
         self._beat.start()
         return self
@@ -396,6 +444,37 @@ def launch(cfg: TrainConfig, *, cuda: bool, preset: str = "custom", token: str |
     return Registry(root).launch(cfg, cuda=cuda, preset=preset, token=token)
 
 
+def rebuild(root: str | os.PathLike | None = None) -> tuple[Registry, list[str], Path | None]:
+    """Open the registry under root, moving a corrupt registry.sqlite aside first (nothing is deleted); index every
+    run folder it does not know. Returns the registry, the ids it added and where a corrupt file went."""
+    try:
+        registry = Registry(root)  # opening indexes the folders it does not know
+        return registry, registry.reindexed, None
+    except RegistryError as exc:
+        if not exc.corrupt:
+            raise
+        db = exc.db
+    aside = db.with_name(f"{db.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("-wal", "-shm", ""):  # the log first, so a crash midway cannot replay it onto a new database
+        with contextlib.suppress(FileNotFoundError):
+            (db.parent / (db.name + suffix)).rename(aside.parent / (aside.name + suffix))
+    registry = Registry(db.parent)
+    return registry, registry.reindexed, aside
+
+
+def check_model_name(name: str, taken_in: list[Path]) -> str:
+    """The name itself if a run can be promoted under it: a safe file name that no listed or reserved model uses."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        raise RunError(f"model names are 1-48 letters, digits, '-' or '_', starting with a letter or digit; "
+                       f"not {name!r}")
+    if name == CLASSIFIER:
+        raise RunError(f"{name!r} is reserved for the scorer; choose another name")
+    for directory in taken_in:
+        if (directory / f"{name}.safetensors").exists():
+            raise RunError(f"a model named {name!r} exists already, in {directory}; choose another name")
+    return name
+
+
 def read_events(path: Path) -> list[dict]:
     """The events of a run; a partly written last line, or a line a crash cut short, is skipped."""
     try:
@@ -436,6 +515,42 @@ def eta_seconds(run: Run, events: list[dict]) -> float | None:
         return None
     elapsed = time.time() - segment[0]["time"]
     return elapsed / done * (run.total_steps - run.step)
+
+
+def _rebuilt_row(directory: Path) -> dict[str, Any] | None:
+    """A registry row for a run folder, from what the trainer wrote there; None if its config is unreadable."""
+    try:
+        cfg = TrainConfig.from_dict(json.loads((directory / "config.json").read_text()))
+    except (OSError, ValueError, ConfigError):
+        return None
+    events = read_events(directory / "events.jsonl")
+    starts = [e for e in events if e["type"] == "start"]
+    steps, epochs = history(events)
+    end = next((e for e in reversed(events) if e["type"] == "end"), None)
+    best = [e for e in epochs if e.get("best")][-1:]
+    device = starts[-1].get("device", "") if starts else ""
+    return {
+        "id": directory.name, "created": (directory / "config.json").stat().st_mtime, "preset": "reindexed",
+        "slot": "gpu" if cfg.device == "cuda" or device.startswith("cuda") else "cpu",
+        "status": end["status"] if end else "interrupted",
+        "reason": end["reason"] if end else "re-indexed from its folder, where it had recorded no end",
+        "device": device, "step": steps[-1]["step"] if steps else (starts[-1]["resumed_at"] if starts else 0),
+        "total_steps": starts[-1].get("total_steps", 0) if starts else 0,
+        "active_s": sum(_segment_seconds(events)), **(_best_fields(best[0]) if best else {}),
+    }
+
+
+def _segment_seconds(events: list[dict]) -> Iterator[float]:
+    """Wall-clock seconds from each start event to the last event before the next start."""
+    first = last = None
+    for event in (e for e in events if isinstance(e.get("time"), (int, float))):
+        if event["type"] == "start":
+            if first is not None:
+                yield last - first
+            first = event["time"]
+        last = event["time"]
+    if first is not None:
+        yield last - first
 
 
 def _fetch(con: sqlite3.Connection, run_id: str) -> Run:

@@ -26,6 +26,7 @@ from .model import BiCAN
 
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
+COLLAPSE_GAIN_DB = 0.5  # below the collapse floor, an epoch must beat the best by this much to count as learning
 
 
 class Objective(nn.Module):
@@ -157,6 +158,7 @@ def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps
           device, emit, out, stop, rank, world) -> Event:
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    cadence = _Cadence(cfg, state["step"])
     for epoch in range(state["epoch"], cfg.epochs):
         started = time.perf_counter()
         model.train()
@@ -179,6 +181,11 @@ def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps
             reason, pending = pending and pending.report(emit), readout
             if reason:
                 return _end(out, "failed", reason, state)
+            if cadence.due(state["step"]):  # mid-epoch: a killed run resumes from here
+                if reason := pending.report(emit):
+                    return _end(out, "failed", reason, state)
+                pending, state["epoch"] = None, epoch
+                _checkpoint(out, model, optimizer, state, rank)
             if _agree(stop(), device, world):
                 if reason := pending.report(emit):
                     return _end(out, "failed", reason, state)
@@ -190,6 +197,7 @@ def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps
         state["epoch"] = epoch + 1
         verdict = _validate(cfg, model, val_set, state, epoch, time.perf_counter() - started, emit, out, rank)
         _checkpoint(out, model, optimizer, state, rank)
+        cadence.saved(state["step"])
         if _agree(verdict is not None, device, world):
             return _end(out, "failed", verdict or "another rank failed validation", state)
         if state["step"] >= total_steps:
@@ -229,7 +237,28 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
             weights.save(out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state["best"]})
     elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
         return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
+    if best and metrics["psnr_db"] < min(cfg.collapse_db, best["psnr_db"] + COLLAPSE_GAIN_DB):
+        return (f"collapsed: validation PSNR is {metrics['psnr_db']:.1f} dB after epoch {epoch + 1}, below the "
+                f"{cfg.collapse_db:g} dB floor and no better than epoch {best['epoch']}")
     return None
+
+
+class _Cadence:
+    """When the next mid-epoch checkpoint is due: cfg.checkpoint_steps steps or cfg.checkpoint_s seconds after the
+    last one, whichever comes first."""
+
+    def __init__(self, cfg: TrainConfig, step: int):
+        self.cfg = cfg
+        self.saved(step)
+
+    def saved(self, step: int) -> None:
+        self.step, self.time = step, time.monotonic()
+
+    def due(self, step: int) -> bool:
+        if step - self.step < self.cfg.checkpoint_steps and time.monotonic() - self.time < self.cfg.checkpoint_s:
+            return False
+        self.saved(step)
+        return True
 
 
 def _end(out: Path | None, status: str, reason: str, state: dict) -> Event:

@@ -17,11 +17,18 @@ from safetensors.torch import load_file, safe_open, save_file
 from . import paths
 from .config import DEFAULT_MODEL, ConfigError, model_config_from_dict
 from .model import BiCAN, Classifier
-from .prior import PRECISION, CdfTables
+from .paths import CLASSIFIER, model_dirs
+from .prior import MAX_SYMBOLS, PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
 SHIPPED = paths.shipped_weights()
-CLASSIFIER = "classifier"
+# A codec model's networks at most (the largest shipped has about 6 M); a file claiming more is refused before any
+# network is built, so a forged 1 KB header cannot cost gigabytes.
+MAX_PARAMETERS = 50_000_000
+MAX_COMPONENTS = 256  # mixture components of a prior's tables (fit-prior writes 64 by default)
+_FLOATS = ("F16", "BF16", "F32")
+_INTS = ("I64", "I32")
+_FAILED: dict[tuple[str, int, int], str] = {}  # a file that failed to load, as it was then: the reason
 
 
 class WeightsError(ValueError):
@@ -35,12 +42,6 @@ class Loaded:
     tables: CdfTables | None
     fingerprint: str
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def model_dirs() -> list[Path]:
-    """Where named models live: the shipped ones, runs promoted from the browser, then $BICAN_MODELS."""
-    extra = paths.extra_models()
-    return [SHIPPED, paths.promoted_dir()] + ([extra] if extra else [])
 
 
 def available() -> dict[str, Path]:
@@ -107,31 +108,139 @@ def _storage(name: str, value: torch.Tensor) -> torch.Tensor:
 
 
 def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Loaded:
+    """A codec model, checked whole before any network is built; any defect is a WeightsError naming the file.
+
+    A file that failed is not read again while it stays as it was: every later load raises the same reason at once.
+    """
     path = resolve(name_or_path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot be read ({exc})") from exc
+    key = (str(path.absolute()), stat.st_mtime_ns, stat.st_size)
+    if key in _FAILED:
+        raise WeightsError(_FAILED[key])
+    try:
+        return _load(path)
+    except WeightsError as exc:
+        _FAILED[key] = str(exc)
+        raise
+
+
+def _load(path: Path) -> Loaded:
+    meta, shapes = _header(path, "codec")
+    cfg, info = _config(path, meta), _metadata_object(path, meta, "info")
+    with torch.device("meta"):  # names and shapes only: no memory, whatever the config claims
+        expected = BiCAN(cfg)
+    _check_tensors(path, shapes, expected)
     tensors, meta = _read(path, "codec")
+    model = BiCAN(cfg)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    tables = _tables(path, tensors, cfg.latents) if model.prior is not None else None
+    return Loaded(path.stem, model.eval(), tables, meta["fingerprint"], info)
+
+
+def _header(path: Path, kind: str) -> tuple[dict[str, str], dict[str, tuple[str, list[int]]]]:
+    """The metadata and each tensor's (dtype, shape), from the file's header alone."""
     try:
-        model = BiCAN(model_config_from_dict(json.loads(meta["config"])))
-    except (ConfigError, ValueError, KeyError) as exc:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            names = f.keys()  # a safe_open handle is not iterable
+            shapes = {name: (f.get_slice(name).get_dtype(), f.get_slice(name).get_shape()) for name in names}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if meta.get("format") != FORMAT or meta.get("kind") != kind:
+        raise WeightsError(f"{path}: not a bican {kind} weights file")
+    if not isinstance(meta.get("fingerprint"), str):
+        raise WeightsError(f"{path}: its metadata carries no fingerprint")
+    return meta, shapes
+
+
+def _metadata_object(path: Path, meta: dict[str, str], key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(meta.get(key, "{}"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: its {key!r} metadata is not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise WeightsError(f"{path}: its {key!r} metadata is not a JSON object")
+    return value
+
+
+def _config(path: Path, meta: dict[str, str]):
+    if "config" not in meta:
+        raise WeightsError(f"{path}: its metadata carries no model config")
+    try:
+        return model_config_from_dict(_metadata_object(path, meta, "config"))
+    except ConfigError as exc:
         raise WeightsError(f"{path}: bad model config in metadata: {exc}") from exc
-    state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not match the config: {str(exc).splitlines()[0]}") from exc
-    tables = None
-    if model.prior is not None:
-        tables = _tables(tensors)
-    return Loaded(path.stem, model.eval(), tables, meta["fingerprint"], json.loads(meta.get("info", "{}")))
 
 
-def _tables(tensors: dict[str, torch.Tensor]) -> CdfTables:
+def _check_tensors(path: Path, shapes: dict[str, tuple[str, list[int]]], expected: BiCAN) -> None:
+    """Every tensor the config needs, with its shape and a dtype that loads into it, and no other."""
+    wanted = {f"model.{k}": v for k, v in expected.state_dict().items()}
+    parameters = sum(v.numel() for v in wanted.values())
+    if parameters > MAX_PARAMETERS:
+        raise WeightsError(f"{path}: its config asks for {parameters:,} parameters; a model has at most "
+                           f"{MAX_PARAMETERS:,}")
+    for name, value in wanted.items():
+        if name not in shapes:
+            raise WeightsError(f"{path}: tensor {name} is missing")
+        dtype, shape = shapes[name]
+        allowed = _FLOATS if value.dtype.is_floating_point else _INTS
+        if dtype not in allowed or shape != list(value.shape):
+            raise WeightsError(f"{path}: tensor {name} is {dtype} {shape}; the config needs {list(value.shape)} "
+                               f"as one of {', '.join(allowed)}")
+    tables = _check_table_shapes(path, shapes, expected.cfg.latents) if expected.prior is not None else set()
+    extra = sorted(set(shapes) - set(wanted) - tables)
+    if extra:
+        raise WeightsError(f"{path}: tensor(s) the config does not use: {', '.join(extra[:5])}")
+
+
+def _check_table_shapes(path: Path, shapes: dict[str, tuple[str, list[int]]], latents: int) -> set[str]:
+    """The CDF tables' names, dtypes and shapes (either layout); returns their names."""
+    legacy = "cdf.cdf" in shapes  # files written before mixtures: one cumulative table per latent
+    rules = {"cdf.low": (_INTS, 1), "cdf.sizes": (_INTS, 1)}
+    rules |= {"cdf.cdf": (_INTS, 2)} if legacy else {"cdf.freq": (("U16",), 3), "cdf.mix": (_INTS, 1)}
+    for name, (dtypes, rank) in rules.items():
+        if name not in shapes:
+            raise WeightsError(f"{path}: tensor {name} is missing")
+        if shapes[name][0] not in dtypes or len(shapes[name][1]) != rank:
+            raise WeightsError(f"{path}: tensor {name} is {shapes[name][0]} {shapes[name][1]}; expected {rank} "
+                               f"dimension(s) of {', '.join(dtypes)}")
+    components, symbols = (1, shapes["cdf.cdf"][1][1] - 1) if legacy else (shapes["cdf.mix"][1][0] - 1,
+                                                                            shapes["cdf.freq"][1][2])
+    table = [latents, symbols + 1] if legacy else [components, latents, symbols]
+    ok = (shapes["cdf.low"][1] == shapes["cdf.sizes"][1] == [latents] and 1 <= components <= MAX_COMPONENTS
+          and 1 <= symbols <= MAX_SYMBOLS and shapes["cdf.cdf" if legacy else "cdf.freq"][1] == table)
+    if not ok:
+        raise WeightsError(f"{path}: the CDF tables' shapes do not fit {latents} latents of at most {MAX_SYMBOLS} "
+                           f"symbols in 1 to {MAX_COMPONENTS} components")
+    return set(rules)
+
+
+def _tables(path: Path, tensors: dict[str, torch.Tensor], latents: int) -> CdfTables:
+    """The coder's tables, checked as the range coder needs them: every symbol and component with a frequency of at
+    least 1, each table summing to 2**PRECISION."""
     low, sizes = (tensors[f"cdf.{k}"].numpy().astype(np.int64) for k in ("low", "sizes"))
-    if "cdf.cdf" in tensors:  # files written before mixtures: one factorized table per latent, cumulative
-        return CdfTables(low, tensors["cdf.cdf"].numpy().astype(np.int64)[None], sizes, np.array([0, 1 << PRECISION]))
-    stored = tensors["cdf.freq"].numpy().astype(np.int64)
-    freq = np.where(np.arange(stored.shape[2]) < sizes[:, None], stored + 1, 0)
-    cdf = np.concatenate([np.zeros((*freq.shape[:2], 1), np.int64), np.cumsum(freq, axis=2)], axis=2)
-    return CdfTables(low, cdf, sizes, tensors["cdf.mix"].numpy().astype(np.int64))
+    total = 1 << PRECISION
+    if "cdf.cdf" in tensors:
+        cdf, mix = tensors["cdf.cdf"].numpy().astype(np.int64)[None], np.array([0, total])
+    else:
+        stored = tensors["cdf.freq"].numpy().astype(np.int64)
+        freq = np.where(np.arange(stored.shape[2]) < sizes[:, None], stored + 1, 0)
+        cdf = np.concatenate([np.zeros((*freq.shape[:2], 1), np.int64), np.cumsum(freq, axis=2)], axis=2)
+        mix = tensors["cdf.mix"].numpy().astype(np.int64)
+    symbols = cdf.shape[2] - 1
+    if not (np.all((sizes >= 1) & (sizes <= symbols)) and np.all(np.abs(low) <= MAX_SYMBOLS)):
+        raise WeightsError(f"{path}: cdf.sizes must be 1 to {symbols} and cdf.low within ±{MAX_SYMBOLS}")
+    if not (mix[0] == 0 and mix[-1] == total and np.all(np.diff(mix) >= 1)):
+        raise WeightsError(f"{path}: cdf.mix must rise from 0 to {total} with every component at least 1")
+    inside = np.arange(symbols) < sizes[:, None]
+    steps = np.diff(cdf, axis=2)
+    ends = np.take_along_axis(cdf, np.broadcast_to(sizes[None, :, None], (len(cdf), latents, 1)), axis=2)
+    if not (np.all(cdf[:, :, 0] == 0) and np.all(steps[:, inside] >= 1) and np.all(ends == total)):
+        raise WeightsError(f"{path}: a CDF table does not give every symbol a frequency and sum to {total}")
+    return CdfTables(low, cdf, sizes, mix)
 
 
 def save_classifier(path: Path, model: Classifier, info: dict[str, Any]) -> str:

@@ -29,7 +29,12 @@ REFRESH_S = 2
 
 
 def registry() -> runs.Registry:
-    return runs.Registry()
+    """The registry, or a message on the page in its place: nothing else on the page can work without it."""
+    try:
+        return runs.Registry()
+    except runs.RegistryError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 # --- Train page ---------------------------------------------------------------------------------
@@ -159,6 +164,7 @@ def duration(seconds: float) -> str:
 @st.fragment(run_every=REFRESH_S)
 def run_table(reg: runs.Registry) -> list[runs.Run]:
     """The table, refreshed every few seconds; on a full page run, also the runs it read, for the page to reuse."""
+    reg.schedule()  # the page is what moves the queue while no trainer is ending
     all_runs = reg.runs()
     if all_runs:
         st.dataframe(table_rows(all_runs), hide_index=True, key="runs-table")
@@ -268,16 +274,7 @@ def run_actions(reg: runs.Registry, run_id: str) -> None:
     name, go_button = st.columns([3, 1], vertical_alignment="bottom")
     model_name = name.text_input("Promote as model", placeholder="e.g. entropy-mine", key="promote-name")
     if go_button.button("Promote", key="promote"):
-        act(promote, reg, run_id, model_name, done=f"Promoted as {model_name!r}: pick it in Compress and Explore.")
-
-
-def promote(reg: runs.Registry, run_id: str, name: str) -> Path:
-    """Promote under a name no shipped or promoted model uses, so the model selectors stay unambiguous."""
-    from bican import available
-
-    if name in available():
-        raise runs.RunError(f"a model named {name!r} exists already; choose another name")
-    return reg.promote(run_id, name)
+        act(reg.promote, run_id, model_name, done=f"Promoted as {model_name!r}: pick it in Compress and Explore.")
 
 
 def compare_figure(reg: runs.Registry, run_ids: list[str]) -> go.Figure:

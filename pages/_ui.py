@@ -25,6 +25,7 @@ def one_thread() -> None:
     page calls this on every run.
     """
     torch.set_num_threads(1)
+ARCHIVE_DIGITS = 10_000  # one uploaded archive's digits at most: decoding takes time in proportion
 
 
 # --- cached resources ---------------------------------------------------------------------------
@@ -202,9 +203,15 @@ def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
     """Input, reconstruction and difference side by side, then the stream, every measure of it, and its download."""
     return "\n\n".join([
         panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
-        f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
+        f"**The stream: {len(result.stream)} bytes** with <code>{inert(codec.name)}</code> ({codec.fingerprint})",
         hex_lines(result.hex), measures(result), NOTES, download_link(codec, result.symbols),
     ])
+
+
+def inert(text: str) -> str:
+    """Text someone else chose (a model's file name), for markdown that allows HTML: every character but letters and
+    digits as an HTML entity, so that it forms neither a tag nor markdown (a backtick would end a code span)."""
+    return "".join(c if c.isalnum() else f"&#{ord(c)};" for c in text)
 
 
 def show_empty_result() -> None:
@@ -224,7 +231,7 @@ def open_archive() -> None:
     if file is None:
         return
     try:
-        codec, digits = bican.decode_archive(file.getvalue())
+        codec, digits = bican.decode_archive(file.getvalue(), ARCHIVE_DIGITS)
     except bican.BitstreamError as exc:
         st.error(f"{file.name} could not be decoded: {exc}")
         return

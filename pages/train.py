@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bican.config import PRESETS, ConfigError
+from bican.runs import RunError
 from pages import _runs_ui as ui
 
 st.title("Train a model")
@@ -19,3 +20,5 @@ try:
     st.caption(ui.estimate(cfg))
 except ConfigError as exc:
     st.error(f"Please fix: {exc}")
+except RunError as exc:  # the registry refused: unreadable storage, say
+    st.error(str(exc))

@@ -44,6 +44,8 @@ def test_eval_json_has_the_contract_keys():
     (lambda p: p.write_bytes(b"\x00" * 100), ["compress", "{f}", "-o", "{d}/x.bican"]),
     (lambda p: p.write_text("{}"), ["compress", "{f}", "-o", "{d}/x.bican", "--model", "nope"]),
     (lambda p: p.write_text("[1]"), ["train", "--config", "{f}", "--out", "{d}/run"]),
+    (lambda p: p.write_text('{"grad_clip": Infinity}'), ["train", "--config", "{f}", "--out", "{d}/run"]),
+    (lambda p: p.write_text('{"diverge_db": NaN}'), ["train", "--config", "{f}", "--out", "{d}/run"]),
     (lambda p: np.save(p, np.zeros((1, 28, 28), np.uint8)), ["compress", "{f}", "-o", "{d}/x.bican", "--refine", "99"]),
 ])
 def test_bad_input_is_one_line_error(tmp_path, make, args):

@@ -47,6 +47,9 @@ def test_one_run_per_slot_and_a_fifo_queue(tmp_path):
     assert (a.status, b.status, gpu.status) == ("running", "queued", "running")
     assert (a.slot, gpu.slot) == ("cpu", "gpu")
     reg._update(a.id, status="done")
+    assert reg.get(b.id).status == "queued" and [r.status for r in reg.runs()][-1] == "done"  # reads only read
+    assert reg.spawned() == [a.id, gpu.id]
+    reg.schedule()
     assert reg.get(b.id).status == "running"
     assert reg.spawned() == [a.id, gpu.id, b.id]
 
@@ -71,17 +74,21 @@ def test_dead_and_foreign_pids_read_interrupted(tmp_path):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     reg._update(dead.id, pid=gone.pid, heartbeat=time.time())
+    assert reg.get(dead.id).status == "running"
+    reg.schedule()
     assert reg.get(dead.id).status == "interrupted"
     foreign = reg.launch(CFG, cuda=False)
     sleeper = subprocess.Popen(["sleep", "30"])  # alive, but not this run's trainer (a recycled pid looks like this)
     try:
         reg._update(foreign.id, pid=sleeper.pid, heartbeat=time.time())
+        reg.schedule()
         assert reg.get(foreign.id).status == "interrupted"
     finally:
         sleeper.kill()
         sleeper.wait()
     never = reg.launch(CFG, cuda=False)
     reg._update(never.id, claimed=time.time() - runs.STARTUP_S - 1)
+    reg.schedule()
     assert reg.get(never.id).reason == "the trainer never started"
 
 
@@ -174,3 +181,96 @@ def test_runs_imports_only_config_and_the_standard_library():
     absolute = {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
     assert relative == {"config"}
     assert (modules | absolute) - {"__future__"} <= sys.stdlib_module_names
+
+
+@pytest.mark.parametrize("digits", ["２０２６０１０１", "٢٠٢٦٠١٠١", "२०२६०१०१"])
+def test_run_ids_are_ascii_only(tmp_path, digits):
+    """Full-width, Arabic-Indic and Devanagari digits match \\d; only ASCII digits make a run id."""
+    with pytest.raises(runs.RunError, match="not a run id"):
+        Unstarted(tmp_path).run_dir(f"{digits}-000000-abcdef")
+
+
+def _bican(*args):
+    return subprocess.run([sys.executable, "-m", "bican", *map(str, args)], capture_output=True, text=True)
+
+
+def _finished_run(reg):
+    """A launched run whose folder holds what a trainer that ended writes: events up to a best epoch and "done"."""
+    run = reg.launch(CFG, cuda=False, preset="tiny")
+    events = [{"type": "start", "time": 100.0, "device": "cpu", "total_steps": 20, "resumed_at": 0},
+              {"type": "step", "time": 101.0, "step": 20}, {"type": "epoch", "time": 102.5, "epoch": 1, "step": 20,
+                                                            "best": True, "psnr_db": 14.5, "ideal_bytes_per_digit": 3.0},
+              {"type": "end", "time": 103.0, "status": "done", "reason": ""}]
+    (reg.run_dir(run.id) / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    reg._update(run.id, status="done", step=20, total_steps=20, best_psnr=14.5, best_bytes=3.0, active_s=3.0)
+    return reg.get(run.id)
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied"])
+def test_a_lost_registry_is_rebuilt_from_the_run_folders(tmp_path, loss):
+    reg = Unstarted(tmp_path)
+    done = _finished_run(reg)
+    started = reg.launch(CFG, cuda=False)  # claimed, but no trainer ever wrote to its folder
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"registry.sqlite{suffix}").unlink(missing_ok=True)
+    (tmp_path / "registry.sqlite").unlink() if loss == "deleted" else (tmp_path / "registry.sqlite").write_bytes(b"")
+    rebuilt = {r.id: r for r in Unstarted(tmp_path).runs()}
+    assert set(rebuilt) == {done.id, started.id}
+    again = rebuilt[done.id]
+    assert (again.status, again.step, again.total_steps, again.best_psnr, again.best_bytes, again.active_s) == \
+        ("done", 20, 20, 14.5, 3.0, 3.0)
+    assert rebuilt[started.id].status == "interrupted" and "re-indexed" in rebuilt[started.id].reason
+    assert Unstarted(tmp_path).config(started.id) == CFG  # nothing the run wrote is lost
+
+
+def test_a_corrupt_registry_is_one_clear_error_and_reindex_rebuilds_it(tmp_path):
+    reg = Unstarted(tmp_path)
+    done = _finished_run(reg)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"registry.sqlite{suffix}").unlink(missing_ok=True)
+    (tmp_path / "registry.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(runs.RegistryError, match="unusable .*runs reindex"):
+        runs.Registry(tmp_path)
+    trained = _bican("train", "--run-id", done.id, "--runs-dir", tmp_path)
+    assert trained.returncode == 2 and trained.stderr.startswith("error: the run registry")
+    assert len(trained.stderr.strip().splitlines()) == 1, trained.stderr
+    fixed = _bican("runs", "reindex", "--runs-dir", tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "1 run folder(s) indexed" in fixed.stdout and "moved to" in fixed.stdout
+    assert [r.id for r in runs.Registry(tmp_path).runs()] == [done.id]
+    (aside,) = tmp_path.glob("registry.sqlite.corrupt-*")  # kept, not deleted
+    assert aside.read_bytes().startswith(b"this is not an SQLite")
+
+
+def test_unopenable_storage_is_a_registry_error_and_never_moved_aside(tmp_path):
+    (tmp_path / "registry.sqlite").mkdir()  # as a read-only folder does, it makes the database unopenable
+    with pytest.raises(runs.RegistryError, match="unusable") as caught:
+        runs.Registry(tmp_path)
+    assert not caught.value.corrupt
+    with pytest.raises(runs.RegistryError):
+        runs.rebuild(tmp_path)
+    assert (tmp_path / "registry.sqlite").is_dir()
+
+
+def test_a_deleted_run_is_not_reindexed(tmp_path):
+    reg = Unstarted(tmp_path)
+    run = _finished_run(reg)
+    reg.delete(run.id)
+    assert Unstarted(tmp_path).runs() == [] and list(tmp_path.glob(".deleted-*")) == []
+
+
+@pytest.mark.parametrize("name, message", [
+    ("classifier", "reserved"), ("entropy-08b", "exists already"), ("mine", "exists already"),
+])
+def test_promote_refuses_reserved_and_taken_names(tmp_path, monkeypatch, name, message):
+    models = tmp_path / "extra"
+    models.mkdir()
+    (models / "mine.safetensors").write_bytes(b"")
+    monkeypatch.setenv("BICAN_MODELS", str(models))
+    reg = Unstarted(tmp_path / "runs")
+    run = _finished_run(reg)
+    (reg.run_dir(run.id) / "best.safetensors").write_bytes(b"a model")
+    with pytest.raises(runs.RunError, match=message):
+        reg.promote(run.id, name)
+    assert not (tmp_path / "runs" / "models" / f"{name}.safetensors").exists()
+    assert reg.promote(run.id, "fresh").read_bytes() == b"a model"

@@ -38,6 +38,12 @@ def reg(tmp_path, monkeypatch):
     return runs.Registry()
 
 
+def scheduled(reg, run_id):
+    """The run after one scheduling step, as the Runs page sees it on each refresh."""
+    reg.schedule()
+    return reg.get(run_id)
+
+
 def finished(reg, run_id, timeout=60):
     return wait_for(lambda: (run := reg.get(run_id)).status not in runs.ACTIVE and run, timeout, f"run {run_id} to end")
 
@@ -56,7 +62,7 @@ def test_tiny_cpu_run_completes_and_promotes(reg, mnist_test):
     assert weights.available()["my-tiny"] == path and reg.get(run.id).promoted == "my-tiny"
     c = codec.load("my-tiny")
     assert c.decode(c.encode(mnist_test.images[:4])[0]).shape == (4, 28, 28)
-    with pytest.raises(runs.RunError, match="already exists"):
+    with pytest.raises(runs.RunError, match="exists already"):
         reg.promote(run.id, "my-tiny")
     reg.delete(run.id)
     assert not reg.run_dir(run.id).exists() and "my-tiny" in weights.available()  # the promoted model stays
@@ -66,9 +72,9 @@ def test_second_cpu_run_waits_and_the_first_trainer_starts_it(reg):
     first = runs.launch(TINY, cuda=False)
     second = runs.launch(TINY, cuda=False)
     assert (first.status, second.status) == ("running", "queued")
-    # _row reads without a scheduling step, so only the first trainer, as it ends, can start the second.
-    wait_for(lambda: reg._row(second.id).status == "done", 120, "the queued run to be started and finish")
-    first, second = reg._row(first.id), reg._row(second.id)
+    # Nothing here schedules, so only the first trainer, as it ends, can start the second.
+    wait_for(lambda: reg.get(second.id).status == "done", 120, "the queued run to be started and finish")
+    first, second = reg.get(first.id), reg.get(second.id)
     assert first.status == "done" and second.claimed >= first.heartbeat - runs.BEAT_S
 
 
@@ -95,7 +101,7 @@ def test_sigkill_reads_interrupted_within_5_s_and_resume_finishes(reg):
     pid = reg.get(run.id).pid
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    wait_for(lambda: reg.get(run.id).status == "interrupted", 5, "status interrupted")
+    wait_for(lambda: scheduled(reg, run.id).status == "interrupted", 5, "status interrupted")
     assert time.monotonic() - killed <= 5
     with sqlite3.connect(reg.db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

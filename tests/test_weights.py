@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -82,3 +83,75 @@ def test_shipped_weights_fit_the_budget():
     files = list(weights.SHIPPED.glob("*.safetensors"))
     assert sum(path.stat().st_size for path in files) <= 25_000_000
     assert sum(path.stem.startswith("entropy-") for path in files) >= 4
+
+
+def _forge(path, change_tensors=None, change_meta=None):
+    """A model file as an attacker writes one: a real tiny model's tensors and metadata, changed, with a fingerprint
+    recomputed to match, so every check past the fingerprint is exercised."""
+    model = _model(0)
+    weights.save(path, model)
+    tensors, meta = weights._read(path, "codec")
+    tensors = (change_tensors or (lambda t: t))(dict(tensors))
+    meta = (change_meta or (lambda m: m))({k: v for k, v in meta.items() if k not in ("format", "fingerprint")})
+    weights._write(path, tensors, meta)
+    return path
+
+
+def _without(name):
+    return lambda t: {k: v for k, v in t.items() if k != name}
+
+
+def _with(name, value):
+    return lambda t: {**t, name: value}
+
+
+@pytest.mark.parametrize("tensors, meta, message", [
+    (None, lambda m: {**m, "info": "{not json"}, "'info' metadata is not JSON"),
+    (None, lambda m: {**m, "info": "[1, 2]"}, "'info' metadata is not a JSON object"),
+    (None, lambda m: {**m, "config": "{"}, "'config' metadata is not JSON"),
+    (None, lambda m: {k: v for k, v in m.items() if k != "config"}, "carries no model config"),
+    (_without("cdf.low"), None, "tensor cdf.low is missing"),
+    (_without("cdf.sizes"), None, "tensor cdf.sizes is missing"),
+    (_without("cdf.mix"), None, "tensor cdf.mix is missing"),
+    (_without("cdf.freq"), None, "tensor cdf.freq is missing"),
+    (_with("cdf.sizes", torch.ones(9, dtype=torch.int64)), None, "shapes do not fit"),
+    (_with("cdf.sizes", torch.ones(8, 1, dtype=torch.int64)), None, "expected 1 dimension"),
+    (_with("cdf.mix", torch.zeros(2, dtype=torch.int64)), None, "cdf.mix must rise"),
+    (_with("cdf.sizes", torch.full((8,), -3, dtype=torch.int64)), None, "cdf.sizes must be"),
+    (lambda t: {**t, "cdf.freq": torch.zeros_like(t["cdf.freq"])}, None, "sum to 65536"),
+    (_without("model.decompressor.net.0.weight"), None, "model.decompressor.net.0.weight is missing"),
+    (_with("model.decompressor.net.0.weight", torch.zeros(3, 3)), None, "model.decompressor.net.0.weight is F32"),
+    (_with("model.prior.means", torch.zeros(8, 3, dtype=torch.int64)), None, "model.prior.means is I64"),
+    (_with("model.extra", torch.zeros(1)), None, "does not use: model.extra"),
+])
+def test_every_defect_of_a_model_file_is_a_weights_error_naming_it(tmp_path, tensors, meta, message):
+    path = _forge(tmp_path / "forged.safetensors", tensors, meta)
+    with pytest.raises(weights.WeightsError, match=message) as caught:
+        weights.load(str(path))
+    assert str(path) in str(caught.value)
+
+
+def test_a_huge_config_in_a_tiny_file_is_refused_before_any_network_is_built(tmp_path):
+    """The largest config validation allows, in a file of about a kilobyte: refused in well under a second, once."""
+    huge = {"family": "entropy", "width": 512, "blocks": 8, "hidden": 8192, "latents": 512, "prior_components": 8,
+            "encoder": "settle", "rate_weight": 20.0}
+    path = _forge(tmp_path / "huge.safetensors", lambda t: {"cdf.low": t["cdf.low"]},
+                  lambda m: {**m, "config": json.dumps(huge)})
+    assert path.stat().st_size < 2000
+    started = time.perf_counter()
+    with pytest.raises(weights.WeightsError, match="1,224,883,745 parameters"):
+        weights.load(str(path))
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    with pytest.raises(weights.WeightsError, match="1,224,883,745 parameters"):  # remembered, not read again
+        weights.load(str(path))
+    assert first < 5 and time.perf_counter() - started < 0.01
+
+
+def test_a_failed_load_is_remembered_until_the_file_changes(tmp_path):
+    path = _forge(tmp_path / "m.safetensors", _without("cdf.mix"))
+    for _ in range(2):
+        with pytest.raises(weights.WeightsError, match="cdf.mix is missing"):
+            weights.load(str(path))
+    weights.save(path, _model(0))  # replaced by a good file: loaded afresh
+    assert weights.load(str(path)).tables is not None
