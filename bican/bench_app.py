@@ -296,7 +296,7 @@ def machine() -> dict:
 
 def run(progress: Progress | None = None, model: str = weights.DEFAULT_MODEL, drawings: int = 200, trials: int = 10,
         rounds: int = 3, sessions: int = 8) -> dict:
-    """Every studio latency the issue sets a target for, on this machine.
+    """Every studio latency that has a target, on this machine.
 
     Args:
         progress: called with (stage, fraction) as the stages advance.
@@ -320,7 +320,7 @@ def run(progress: Progress | None = None, model: str = weights.DEFAULT_MODEL, dr
 
 
 def verdicts(result: dict) -> dict[str, bool]:
-    """The issue's targets, checked on the medians (typical case) and, for compute and concurrency, the p95."""
+    """The latency targets, checked on the medians (typical case) and, for compute and concurrency, the p95."""
     draw, cold, together = result["mouse_up_to_result_ms"], result["cold_start_s"], result["concurrent"]
     return {
         "compute": result["compute_ms"]["p95"] <= 50,
