@@ -241,7 +241,8 @@ def cpu_seconds(pid: int) -> float:
 def idle_cpu(browser, server: Server, seconds: float = 5.0) -> float:
     """The share of a core a server uses while one session sits open and untouched: it should be near zero.
 
-    Streamlit's file watcher once took a whole core here (docs/BENCHMARKS.md), slowing every drawing by chance.
+    Streamlit's file watcher once took a whole core here, slowing every drawing by chance
+    (docs/experiments/2026-11-25-studio-file-watcher.md).
     """
     page = open_page(browser, server.url)
     time.sleep(1.0)  # the session's first run and the browser's follow-up requests
