@@ -288,7 +288,7 @@ def bench_results() -> dict | None:
         return st.session_state.bench
     st.info(f"No stored results in {path}. Computing them runs every codec on the MNIST test set.")
     if st.button("Compute now", key="bench_compute"):
-        from bican.bench import codec_bench  # the lead's module; importing it here keeps the page usable without it
+        from bican.bench import codec_bench  # imported only when asked for: most visits read the stored results
 
         st.session_state.bench = codec_bench(progress=progress_bar("Starting…"))
         st.rerun()

@@ -79,7 +79,7 @@ def test_no_pickle_in_weights():
 
 
 def test_shipped_weights_fit_the_budget():
-    """The ladder issue's limit: at most 25 MB of weights in all, with at least four entropy models."""
+    """The weights budget: at most 25 MB of weights in all, with at least four entropy models."""
     files = list(weights.SHIPPED.glob("*.safetensors"))
     assert sum(path.stat().st_size for path in files) <= 25_000_000
     assert sum(path.stem.startswith("entropy-") for path in files) >= 4

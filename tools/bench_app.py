@@ -123,7 +123,8 @@ def cpu_seconds(pid: int) -> float:
 def idle_cpu(browser, server: drive.Server, seconds: float = 5.0) -> float:
     """The share of a core a server uses while one session sits open and untouched: it should be near zero.
 
-    Streamlit's file watcher once took a whole core here (docs/BENCHMARKS.md), slowing every drawing by chance.
+    Streamlit's file watcher once took a whole core here, slowing every drawing by chance
+    (docs/experiments/2026-11-25-studio-file-watcher.md).
     """
     page = drive.open_page(browser, server.url)
     time.sleep(1.0)  # the session's first run and the browser's follow-up requests
@@ -178,7 +179,7 @@ def machine() -> dict:
 
 def run(progress: Progress | None = None, model: str = DEFAULT_MODEL, drawings: int = 200, trials: int = 10,
         rounds: int = 3, sessions: int = 8) -> dict:
-    """Every studio latency the issue sets a target for, on this machine.
+    """Every studio latency that has a target, on this machine.
 
     Args:
         progress: called with (stage, fraction) as the stages advance.
@@ -202,7 +203,7 @@ def run(progress: Progress | None = None, model: str = DEFAULT_MODEL, drawings: 
 
 
 def verdicts(result: dict) -> dict[str, bool]:
-    """The issue's targets, checked on the medians (typical case) and, for compute and concurrency, the p95."""
+    """The latency targets, checked on the medians (typical case) and, for compute and concurrency, the p95."""
     draw, cold, together = result["mouse_up_to_result_ms"], result["cold_start_s"], result["concurrent"]
     return {
         "compute": result["compute_ms"]["p95"] <= 50,
