@@ -10,7 +10,11 @@ from tools import charts
 
 
 def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_test):
-    result = bench.codec_bench(limit=60)
+    """`python -m tools.bench`: bican's bench measures (and writes its JSON), then tools writes the docs from it."""
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\n## Studio latency\n\nkept\n")
+    assert report.main(["codec", "--limit", "60", "--docs", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["n"] == 60
     codecs = {row["codec"] for row in result["rate_distortion"]}
     assert {"BiCAN", "JPEG", "WebP", "PNG", "gzip", "xz"} <= codecs
     models = [row["setting"] for row in result["rate_distortion"] if row["codec"].startswith("BiCAN")]
@@ -20,11 +24,8 @@ def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_te
     assert sorted(r["psnr_db"] for r in jpeg) == [r["psnr_db"] for r in sorted(jpeg, key=lambda r: r["bytes_per_digit"])]
     formats = {(s["representation"], s["format"]) for s in result["file_sizes"]}
     assert ("original digits", ".npy.gz") in formats and (f"{models[0]} code", ".bican") in formats
-    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\n## Studio latency\n\nkept\n")
-    report.write_codec(result, tmp_path)
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Codec benchmark" in text and "kept" in text
-    assert json.loads((tmp_path / "bench.json").read_text())["n"] == 60
     assert Image.open(tmp_path / "rd.png").size == (900, 560)
 
 
