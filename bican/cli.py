@@ -196,6 +196,11 @@ def _train_run(args) -> int:
             print(f"run {args.run_id} was cancelled before it started", file=sys.stderr)
             return 1
         out, cfg = begun
+        import torch
+
+        from .train import SHARED_THREADS
+
+        torch.set_num_threads(SHARED_THREADS)  # the app's runs share the machine with the studio
         with registry.writer(args.run_id) as writer:
             return _fit(cfg, out, (out / "last.safetensors").exists(), writer)
     finally:
@@ -204,6 +209,7 @@ def _train_run(args) -> int:
 
 def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     """Train with a progress bar (and another listener, if given); SIGTERM stops after a checkpoint."""
+    from . import samples
     from .train import train
 
     stop = {"now": False}
@@ -215,6 +221,8 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     events = EventLog(out / "events.jsonl") if lead else None
 
     def listen(event: dict) -> None:
+        if event["type"] == "samples":  # the arrays go to their own file; the event log keeps the bytes
+            event = samples.save(out, event)
         if events is not None:
             events(event)
         if event["type"] == "start":
@@ -233,7 +241,7 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
         if listener is not None:
             listener(event)
 
-    end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"])
+    end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"], drawn=lambda: samples.drawn(out))
     bar.close()
     if events is not None:
         events.close()

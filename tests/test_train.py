@@ -25,9 +25,35 @@ def test_tiny_cpu_run_learns_and_saves(tmp_path, mnist_test):
     assert np.mean([s["decompressor"] for s in steps[-5:]]) < np.mean([s["decompressor"] for s in steps[:5]])
     epoch = next(e for e in events if e["type"] == "epoch")
     assert {"psnr_db", "ideal_bytes_per_digit", "bytes_per_digit", "idempotent_fraction"} <= set(epoch)
-    assert (tmp_path / "last.safetensors").exists() and (tmp_path / "samples.png").exists()
+    assert (tmp_path / "last.safetensors").exists()
     best = codec.load(str(tmp_path / "best.safetensors"))
     assert best.decode(best.encode(mnist_test.images[:3])[0]).shape == (3, 28, 28)
+    shown = next(e for e in events if e["type"] == "samples")
+    assert shown["names"] == [f"test {d}" for d in range(10)] and shown["recon"].shape == (10, 28, 28)
+    assert all(b >= 1 for b in shown["bytes"]) and shown["recon"].dtype == np.uint8
+    first = [int(np.flatnonzero(mnist_test.labels == d)[0]) for d in range(10)]
+    assert np.array_equal(shown["digits"], mnist_test.images[first])
+    # A finished run measures its best model with the shipped encoder on test digits: its point on the chart.
+    point = next(e for e in events if e["type"] == "test")
+    assert point["digits"] == 1000 and 5 < point["psnr_db"] < 40 and 1 <= point["bytes_per_digit"] <= 16
+    assert [e["type"] for e in events[-2:]] == ["test", "end"]
+
+
+def test_samples_follow_a_digit_drawn_while_the_run_trains(tmp_path, mnist_test):
+    drawn, events = {"digit": None}, []
+
+    def listen(event):
+        events.append(event)
+        if event["type"] == "samples":  # someone draws after the first epoch's samples
+            drawn["digit"] = mnist_test.images[5]
+
+    cfg = dataclasses.replace(TINY, epochs=2, max_steps=0, val_coded=0, batch_size=4096,
+                              model=dataclasses.replace(TINY.model, width=4, hidden=16))
+    end = train(cfg, listen, tmp_path, drawn=lambda: drawn["digit"])
+    shown = [e for e in events if e["type"] == "samples"]
+    assert end["status"] == "done" and [len(e["names"]) for e in shown] == [10, 11]
+    assert shown[1]["names"][-1] == "drawn" and np.array_equal(shown[1]["digits"][-1], mnist_test.images[5])
+    assert shown[1]["recon"].shape == (11, 28, 28) and len(shown[1]["bytes"]) == 11
 
 
 def test_fixed_seed_is_deterministic_on_cpu(tmp_path):

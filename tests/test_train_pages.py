@@ -22,12 +22,12 @@ def runs_root(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("tiny-lr", "fast", "Learning rate: 'fast' is not a number"),
-    ("tiny-lam", "inf", "must be a finite number"),
-    ("tiny-cycle_weight", "-1", "cycle_weight must be >= 0"),
-    ("tiny-epochs", 0, "epochs must be in 1..1000"),
-    ("tiny-latents", 0, "latents must be in 1..512"),
-    ("tiny-batch_size", -5, "batch_size must be in 1..65536"),
+    ("quick-lr", "fast", "Learning rate: 'fast' is not a number"),
+    ("quick-lam", "inf", "must be a finite number"),
+    ("quick-cycle_weight", "-1", "cycle_weight must be >= 0"),
+    ("quick-epochs", 0, "epochs must be in 1..1000"),
+    ("quick-latents", 0, "latents must be in 1..512"),
+    ("quick-batch_size", -5, "batch_size must be in 1..65536"),
 ])
 def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, value, message):
     at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
@@ -42,7 +42,7 @@ def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, v
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_is_refused_before_launch(runs_root):
     at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
-    at.selectbox(key="tiny-device").set_value("cuda")
+    at.selectbox(key="quick-device").set_value("cuda")
     at.button[0].click().run()
     assert "needs a CUDA GPU" in at.error[0].value and Unstarted(runs_root).runs() == []
 
