@@ -2,10 +2,11 @@
 
 from . import data, images, studio
 from .bitstream import BitstreamError
+from .classifier import load as load_classifier
 from .codec import Codec, decode_archive, load
 from .config import ConfigError, ModelConfig, TrainConfig, preset
 from .data import DataError
-from .weights import DEFAULT_MODEL, WeightsError, available, load_classifier
+from .weights import DEFAULT_MODEL, WeightsError, available
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import baselines, codec, data, weights
+from .classifier import load as load_classifier
 from .config import TrainConfig
 from .evaluate import evaluate, round_trip
 
@@ -56,7 +57,7 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
     report = progress or (lambda stage, fraction: None)
     test = data.load("test")
     digits, labels = test.images[:limit], test.labels[:limit]
-    classifier = weights.load_classifier()
+    classifier = load_classifier()
     names = list(weights.available())
     rd, sizes, speed = [], baselines.file_sizes("original digits", digits), []
     for i, name in enumerate(names):

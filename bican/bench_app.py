@@ -26,6 +26,7 @@ from PIL import Image
 
 from . import bench, data, studio, weights
 from . import codec as codecs
+from .classifier import load as load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -188,7 +189,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def compute_ms(codec: codecs.Codec, count: int) -> list[float]:
     """Canvas array to every displayed result, in process: the same functions the compress page calls."""
     studio.one_thread()  # as the app runs
-    classifier = weights.load_classifier()
+    classifier = load_classifier()
     canvases = [studio.canvas_of(d) for d in data.load("test", fetch=False).images[:count]]
     for canvas in canvases[:5]:  # first calls pay one-off allocations; a served app has paid them already
         studio.analyse(codec, studio.from_canvas(canvas), classifier)

@@ -259,7 +259,7 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
 
 
 def _train_classifier(args) -> int:
-    from .train import train_classifier
+    from .classifier import train as train_classifier
 
     with tqdm(total=args.epochs, desc="classifier", unit="epoch") as bar:
         def progress(epoch: int, accuracy: float) -> None:
@@ -271,7 +271,7 @@ def _train_classifier(args) -> int:
 
 
 def _fit_prior(args) -> int:
-    from .train import fit_prior
+    from .fit_prior import fit_prior
 
     with ExitStack() as stack:
         bars: list[tqdm] = []
@@ -328,12 +328,13 @@ def _bench(args) -> int:
 
 
 def _eval(args) -> int:
+    from .classifier import load as load_classifier
     from .evaluate import evaluate
 
     c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
     test = data.load("test")
     n = args.limit or len(test.images)
-    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], weights.load_classifier())}
+    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], load_classifier())}
     if args.json:
         print(json.dumps(result))
     else:

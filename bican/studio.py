@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from . import images
+from .classifier import Classifier, classify
 from .codec import Codec, check_digits
-from .evaluate import classify, psnr, round_trip, ssim
-from .model import Classifier
+from .evaluate import psnr, round_trip, ssim
 
 RAW_BYTES = 28 * 28
 HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress page, for tests and bench_app to find

@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from .config import ConfigError, model_config_from_dict, promoted_dir
-from .model import BiCAN, Classifier
+from .model import BiCAN
 from .prior import PRECISION, CdfTables
 
 FORMAT = "bican-weights-1"
@@ -132,19 +132,6 @@ def _tables(tensors: dict[str, torch.Tensor]) -> CdfTables:
     freq = np.where(np.arange(stored.shape[2]) < sizes[:, None], stored + 1, 0)
     cdf = np.concatenate([np.zeros((*freq.shape[:2], 1), np.int64), np.cumsum(freq, axis=2)], axis=2)
     return CdfTables(low, cdf, sizes, tensors["cdf.mix"].numpy().astype(np.int64))
-
-
-def save_classifier(path: Path, model: Classifier, info: dict[str, Any]) -> str:
-    # Stored as float16 and run as float32, as the codec networks are: it leaves room in the weights budget.
-    tensors = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
-    return _write(path, tensors, {"kind": "classifier", "info": json.dumps(info)})
-
-
-def load_classifier(path: Path | None = None) -> Classifier:
-    tensors, _ = _read(path or SHIPPED / f"{CLASSIFIER}.safetensors", "classifier")
-    model = Classifier()
-    model.load_state_dict(tensors)
-    return model.eval()
 
 
 def fingerprint(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:

@@ -139,3 +139,39 @@ def test_residual_blocks_start_as_the_identity_and_leave_the_constant_image(tmp_
     steps = [e for e in _run(tmp_path, cfg)[1] if e["type"] == "step"]
     # A constant image scores about 0.44; blocks that opened all at once stayed there (the tanh saturated).
     assert np.mean([s["decompressor"] for s in steps[-5:]]) < 0.35
+
+
+def test_estimate_times_every_part_of_a_run():
+    from bican.train import Estimate, estimate
+
+    cfg = dataclasses.replace(TINY, max_steps=0, epochs=2, batch_size=4096)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        guess = estimate(cfg, threads=1, import_s=1.5)
+        assert torch.get_num_threads() == 2  # the probe ran on its own thread count and put ours back
+    finally:
+        torch.set_num_threads(before)
+    assert isinstance(guess, Estimate) and guess.steps == 2 * 13 and guess.steps_per_epoch == 13
+    assert guess.validations == 2 and guess.startup_s > 1.5
+    assert min(guess.step_s, guess.validation_s, guess.finish_s) > 0
+    parts = guess.startup_s + 26 * guess.step_s + 2 * guess.validation_s + guess.finish_s
+    assert guess.total_s == pytest.approx(parts) and guess.until(1) < guess.total_s
+
+
+def test_samples_on_disk_round_trip_and_a_drawn_digit_is_set_once(tmp_path, mnist_test):
+    from bican import samples
+
+    event = {"type": "samples", "epoch": 3, "names": ["test 0", "drawn"], "digits": mnist_test.images[:2],
+             "recon": mnist_test.images[2:4], "bytes": [7, 9]}
+    logged = samples.save(tmp_path, event)
+    assert logged == {"type": "samples", "epoch": 3, "names": ["test 0", "drawn"], "bytes": [7, 9],
+                      "file": "samples/epoch-003.npz"}
+    back = samples.load(tmp_path, 3)
+    assert samples.epochs(tmp_path) == [3] and back["names"] == ["test 0", "drawn"] and back["bytes"] == [7, 9]
+    assert np.array_equal(back["recon"], mnist_test.images[2:4])
+    assert samples.drawn(tmp_path) is None
+    assert samples.set_drawn(tmp_path, mnist_test.images[0]) and not samples.set_drawn(tmp_path, mnist_test.images[0])
+    assert np.array_equal(samples.drawn(tmp_path), mnist_test.images[0])
+    with pytest.raises(ValueError, match="28x28"):
+        samples.set_drawn(tmp_path, np.zeros((5, 5)))
