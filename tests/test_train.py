@@ -175,3 +175,27 @@ def test_samples_on_disk_round_trip_and_a_drawn_digit_is_set_once(tmp_path, mnis
     assert np.array_equal(samples.drawn(tmp_path), mnist_test.images[0])
     with pytest.raises(ValueError, match="28x28"):
         samples.set_drawn(tmp_path, np.zeros((5, 5)))
+
+
+@pytest.mark.gpu
+def test_cuda_run_trains_in_bfloat16_writes_samples_and_its_point(tmp_path, mnist_test):
+    cfg = dataclasses.replace(TINY, device="cuda", epochs=2, max_steps=0, batch_size=1024)
+    end, events = _run(tmp_path, cfg, drawn=lambda: mnist_test.images[3])
+    assert end["status"] == "done" and next(e for e in events if e["type"] == "start")["device"].startswith("cuda")
+    shown = [e for e in events if e["type"] == "samples"]
+    assert len(shown) == 2 and shown[-1]["names"][-1] == "drawn" and shown[-1]["recon"].shape == (11, 28, 28)
+    assert next(e for e in events if e["type"] == "test")["digits"] == 1000
+
+
+@pytest.mark.gpu
+def test_cuda_estimate_is_within_one_and_a_half_times_the_run(tmp_path):
+    import time
+
+    from bican.train import estimate
+
+    cfg = dataclasses.replace(preset("quick"), device="cuda")
+    guess = estimate(cfg, import_s=0.0)
+    started = time.perf_counter()
+    end, _ = _run(tmp_path, cfg)
+    took = time.perf_counter() - started
+    assert end["status"] == "done" and took / 1.5 <= guess.total_s <= took * 1.5  # import_s=0: both in-process
