@@ -319,6 +319,8 @@ def _bench(args) -> int:
         cfg = load_train_config(args)
         result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
         bench.write_train(result)
+        print(f"measured {result['wall_s']:.1f} s, estimated {result['estimate_s']:.1f} s "
+              f"({result['estimate_s'] / result['wall_s']:.2f}x), load {result['load'][0]:.1f}", file=sys.stderr)
     else:
         with _percent_bar("bench") as progress:
             result = bench.codec_bench(progress, args.limit, args.refine, args.invert)

@@ -199,3 +199,17 @@ def test_cuda_estimate_is_within_one_and_a_half_times_the_run(tmp_path):
     end, _ = _run(tmp_path, cfg)
     took = time.perf_counter() - started
     assert end["status"] == "done" and took / 1.5 <= guess.total_s <= took * 1.5  # import_s=0: both in-process
+
+
+def test_bench_train_times_from_process_start_and_prints_the_estimate_beside_it(tmp_path):
+    from bican import bench
+
+    age = bench.process_seconds()
+    assert 0 < age < 24 * 3600
+    cfg = dataclasses.replace(TINY, max_steps=0, epochs=2, batch_size=4096, val_coded=0)
+    result = bench.train_bench(cfg, target_db=5.0, max_bytes=100.0, budget_s=age + 900)
+    assert result["reached"] and result["epoch"] == 1 and result["wall_s"] > age
+    assert result["estimate_s"] > 0 and len(result["load"]) == 3 and result["threads"] >= 1
+    bench.write_train(result, tmp_path)  # an empty folder: the section is created
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "from process start to the best model written" in text and f"{result['estimate_s']:.1f} s" in text
