@@ -52,6 +52,7 @@ def set_drawn(run_dir: Path, digit: np.ndarray) -> bool:
     if current is not None and np.array_equal(current, digit):
         return False
     path = Path(run_dir) / DRAWN
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npy")
     np.save(partial, digit)
     os.replace(partial, path)

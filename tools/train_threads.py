@@ -54,6 +54,7 @@ def main() -> None:
                     strokes += 1
                     time.sleep(1.0)
                 results[threads].append(json.loads(probe.stdout.read().strip().splitlines()[-1]) | {"strokes": strokes})
+                print(threads, "thread(s):", results[threads][-1], "load", os.getloadavg(), flush=True)
     print(json.dumps({"preset": opts.preset, "load": os.getloadavg(), "threads": results}, indent=1))
 
 
