@@ -9,13 +9,14 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it
+# public name -> the module that defines it (and the name there, where it differs)
 _EXPORTS = {
     "BitstreamError": "bitstream",
     "Codec": "codec", "decode_archive": "codec", "load": "codec",
     "ConfigError": "config", "ModelConfig": "config", "TrainConfig": "config", "preset": "config",
     "DataError": "data",
-    "DEFAULT_MODEL": "config", "WeightsError": "weights", "available": "weights", "load_classifier": "weights",
+    "DEFAULT_MODEL": "config", "WeightsError": "weights", "available": "weights",
+    "load_classifier": "classifier:load",
 }
 
 __all__ = [*_EXPORTS, "data", "images", "studio", "__version__"]
@@ -24,7 +25,8 @@ __all__ = [*_EXPORTS, "data", "images", "studio", "__version__"]
 def __getattr__(name: str):
     """A public name, or a submodule (`bican.codec`), imported when first asked for."""
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        module, _, attr = _EXPORTS[name].partition(":")
+        value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
     else:
         try:
             value = importlib.import_module(f".{name}", __name__)

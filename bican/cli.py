@@ -213,6 +213,11 @@ def _train_run(args) -> int:
             print(f"run {args.run_id} was cancelled before it started", file=sys.stderr)
             return 1
         out, cfg = begun
+        import torch
+
+        from .train import SHARED_THREADS
+
+        torch.set_num_threads(SHARED_THREADS)  # the app's runs share the machine with the studio
         with registry.writer(args.run_id) as writer:
             return _fit(cfg, out, (out / "last.safetensors").exists(), writer)
     finally:
@@ -221,6 +226,7 @@ def _train_run(args) -> int:
 
 def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     """Train with a progress bar (and another listener, if given); SIGTERM stops after a checkpoint."""
+    from . import samples
     from .train import train
 
     stop = {"now": False}
@@ -232,6 +238,8 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
     events = EventLog(out / "events.jsonl") if lead else None
 
     def listen(event: dict) -> None:
+        if event["type"] == "samples":  # the arrays go to their own file; the event log keeps the bytes
+            event = samples.save(out, event)
         if events is not None:
             events(event)
         if event["type"] == "start":
@@ -250,7 +258,7 @@ def _fit(cfg: TrainConfig, out: Path, resume: bool, listener=None) -> int:
         if listener is not None:
             listener(event)
 
-    end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"])
+    end = train(cfg, listen, out, resume=resume, stop=lambda: stop["now"], drawn=lambda: samples.drawn(out))
     bar.close()
     if events is not None:
         events.close()
@@ -278,7 +286,7 @@ def _runs(args) -> int:
 
 
 def _train_classifier(args) -> int:
-    from .train import train_classifier
+    from .classifier import train as train_classifier
 
     with tqdm(total=args.epochs, desc="classifier", unit="epoch") as bar:
         def progress(epoch: int, accuracy: float) -> None:
@@ -290,7 +298,7 @@ def _train_classifier(args) -> int:
 
 
 def _fit_prior(args) -> int:
-    from .train import fit_prior
+    from .fit_prior import fit_prior
 
     with ExitStack() as stack:
         bars: list[tqdm] = []
@@ -345,6 +353,8 @@ def _bench(args) -> int:
     if args.what == "train":
         cfg = load_train_config(args)
         result = bench.train_bench(cfg, args.target_db, args.max_bytes, args.budget)
+        print(f"measured {result['wall_s']:.1f} s, estimated {result['estimate_s']:.1f} s "
+              f"({result['estimate_s'] / result['wall_s']:.2f}x), load {result['load'][0]:.1f}", file=sys.stderr)
     else:
         with _percent_bar("bench") as progress:
             result = bench.codec_bench(progress, args.limit, args.refine, args.invert)
@@ -356,13 +366,14 @@ def _bench(args) -> int:
 
 
 def _eval(args) -> int:
-    from . import data, weights
+    from . import data
+    from .classifier import load as load_classifier
     from .evaluate import evaluate
 
     c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
     test = data.load("test")
     n = args.limit or len(test.images)
-    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], weights.load_classifier())}
+    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], load_classifier())}
     if args.json:
         print(json.dumps(result))
     else:

@@ -84,6 +84,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     # "auto" picks CUDA when present, else the CPU.
     device: str = "auto"
+    # The networks' arithmetic in training. "auto": bfloat16 autocast on CUDA and on a CPU that computes bfloat16
+    # natively (AMX or AVX512-BF16), where a step of the entropy networks took half the time; else float32.
+    precision: str = "auto"
     # Seeds the weights, the noise and the batch order; a CPU run with a fixed seed is deterministic.
     seed: int = 0
     # Digits held out of the 60k training set for per-epoch validation.
@@ -114,6 +117,7 @@ class TrainConfig:
         _check(0 <= self.fixed_point_rounds <= 16, f"fixed_point_rounds must be in 0..16, not {self.fixed_point_rounds}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, not {self.grad_clip}")
         _check(self.device in DEVICES, f"device must be {', '.join(DEVICES[:-1])} or {DEVICES[-1]}, not {self.device!r}")
+        _check(self.precision in ("auto", "float32"), f"precision must be auto or float32, not {self.precision!r}")
         _check(100 <= self.val_size <= 20000, f"val_size must be in 100..20000, not {self.val_size}")
         _check(0 <= self.val_coded <= self.val_size, f"val_coded must be in 0..val_size, not {self.val_coded}")
         _check(self.max_steps >= 0, f"max_steps must be >= 0, not {self.max_steps}")
@@ -150,7 +154,11 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The default entropy model: about 9 bytes/digit at 21.5 dB or better.
     "entropy": TrainConfig(),
-    # A few hundred steps of a narrow model: for smoke tests and the app's quick demo.
+    # The Train page's default: a model worth promoting in about two minutes on 2 CPU cores (>= 20 dB at <= 10 B/digit;
+    # docs/BENCHMARKS.md, "Training speed"). The entropy networks with half the bottleneck, 5 epochs whose cosine
+    # decay ends with the run, and a smaller validation (2,000 held-out digits, 500 of them range-coded).
+    "quick": TrainConfig(model=ModelConfig(hidden=256), epochs=5, lr=3e-3, lam=4e-4, val_size=2000, val_coded=500),
+    # A few hundred steps of a narrow model: for smoke tests.
     "tiny": TrainConfig(model=ModelConfig(width=8, hidden=64, latents=16), epochs=1, batch_size=128, max_steps=200),
 }
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .classifier import Classifier, classify
 from .codec import Codec, check_digits
-from .model import Classifier
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -36,12 +36,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(s.mean())
-
-
-@torch.no_grad()
-def classify(classifier: Classifier, digits: np.ndarray) -> np.ndarray:
-    out = [classifier(torch.from_numpy(digits[i:i + 4096])).argmax(1) for i in range(0, len(digits), 4096)]
-    return torch.cat(out).numpy()
 
 
 @dataclass(frozen=True)

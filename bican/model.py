@@ -1,4 +1,4 @@
-"""The BiCAN networks: Compressor and Decompressor (names from the 2019 seed), the quantizer, the classifier."""
+"""The BiCAN networks: Compressor and Decompressor (names from the 2019 seed) and the quantizer."""
 
 from __future__ import annotations
 
@@ -141,18 +141,3 @@ class BiCAN(nn.Module):
         if mode == "symbols":
             return torch.maximum(torch.minimum(torch.round(y.float()), high), low).to(torch.int64)
         raise ValueError(f"quantize mode must be noise, round or symbols, not {mode!r}")
-
-
-class Classifier(nn.Module):
-    """A LeNet-size MNIST classifier, used to score reconstructions."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10),
-        )
-
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        return self.net(digits.to(torch.float32).unsqueeze(1) / 255.0 - 0.1307)

@@ -13,7 +13,7 @@ Layout under the runs root ($BICAN_RUNS or ./runs):
     <run id>/config.json        the TrainConfig
     <run id>/events.jsonl       every train event, one JSON object a line, with a wall-clock "time"
     <run id>/log.txt            the trainer's stdout and stderr
-    <run id>/last.safetensors   checkpoint (model + Adam), best.safetensors, samples.png: from bican.train
+    <run id>/last.safetensors   checkpoint (model + Adam), best.safetensors, samples/ (bican.samples): from the trainer
     models/<name>.safetensors   promoted models, listed by bican.weights.model_dirs()
 """
 

@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from . import images
+from .classifier import Classifier, classify
 from .codec import Codec, check_digits
-from .evaluate import classify, psnr, round_trip, ssim
-from .model import Classifier
+from .evaluate import psnr, round_trip, ssim
 
 RAW_BYTES = 28 * 28
 

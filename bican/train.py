@@ -14,17 +14,20 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from . import data, weights
-from .codec import Codec
+from .codec import Codec, compute_dtype
 from .config import TrainConfig
 from .evaluate import evaluate, psnr
-from .images import grid
 from .model import BiCAN
 
 Event = dict[str, Any]
+# torch's threads for a run the app launches, beside the studio on the same machine. Measured on the 2-core machine
+# with the studio open in chromium and a stroke drawn every second (tools/train_threads.py, docs/BENCHMARKS.md):
+# MEASURED_PLACEHOLDER
+SHARED_THREADS = 1
+TEST_POINT = 1000  # test digits that measure a finished run's point on the rate–distortion chart (about a second)
 Listener = Callable[[Event], None]
 COLLAPSE_GAIN_DB = 0.5  # below the collapse floor, an epoch must beat the best by this much to count as learning
 
@@ -99,120 +102,238 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclasses.dataclass
+class TrainState:
+    """Where a run stands. Saved in every checkpoint, so a resumed run continues from it."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps taken
+    best_score: float = math.inf  # the best validation score so far (lower is better)
+    best: dict | None = None  # that epoch's validation metrics
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainState:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+@dataclasses.dataclass
+class _Run:
+    """What stays fixed while a run trains: the loop's context."""
+
+    cfg: TrainConfig
+    model: BiCAN
+    step_fn: nn.Module  # the Objective, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    train_set: torch.Tensor
+    val_set: torch.Tensor
+    panel: dict[str, np.ndarray]  # fixed test digits shown after every epoch, by name
+    device: torch.device
+    emit: Listener
+    out: Path | None
+    stop: Callable[[], bool]
+    drawn: Callable[[], np.ndarray | None]
+    rank: int
+    world: int
+    steps_per_epoch: int
+    total_steps: int
+
+
 def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | str | None = None,
-          resume: bool = False, stop: Callable[[], bool] | None = None, data_root: str | None = None) -> Event:
+          resume: bool = False, stop: Callable[[], bool] | None = None, data_root: str | None = None,
+          drawn: Callable[[], np.ndarray | None] | None = None, test_digits: int = TEST_POINT) -> Event:
     """Train a model and return the final event.
 
     Args:
         cfg: what to train and how.
-        on_event: called with every step, epoch and end event (rank 0 only under torchrun).
-        out_dir: where checkpoints, the best model and sample grids go; None keeps nothing.
+        on_event: called with every start, step, epoch, samples, test and end event (rank 0 only under torchrun).
+        out_dir: where checkpoints and the best model go; None keeps nothing.
         resume: continue from out_dir/last.safetensors.
         stop: polled after each step; True ends the run as "cancelled" after a checkpoint.
         data_root: MNIST root; None uses $BICAN_DATA or ./data.
+        drawn: polled after each epoch for a digit (uint8 28x28) to reconstruct beside the fixed test panel.
+        test_digits: how many test digits measure a finished run's point (needs out_dir; 0: none).
     """
     cfg.validate()
     rank, world, device = _setup_distributed(cfg)
-    emit = on_event if (on_event and rank == 0) else (lambda event: None)
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed + rank)
     train_set, val_set = _data(cfg, device, data_root, rank, world)
     model = BiCAN(cfg.model).to(device)
     objective = Objective(model, cfg)
-    step_fn = nn.parallel.DistributedDataParallel(objective) if world > 1 else objective
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
-    total_steps = _total_steps(cfg, steps_per_epoch)
-    state = {"epoch": 0, "step": 0, "best_score": math.inf, "best": None}
+    run = _Run(cfg, model, nn.parallel.DistributedDataParallel(objective) if world > 1 else objective,
+               torch.optim.Adam(model.parameters(), lr=cfg.lr), train_set, val_set, _panel(data_root),
+               device, on_event if (on_event and rank == 0) else (lambda event: None), out,
+               stop or (lambda: False), drawn or (lambda: None), rank, world, steps_per_epoch,
+               _total_steps(cfg, steps_per_epoch))
+    state = TrainState()
     if resume and out is not None and (out / "last.safetensors").exists():
-        state = weights.load_checkpoint(out / "last.safetensors", model, optimizer)
-    emit({"type": "start", "device": str(device), "world_size": world, "total_steps": total_steps,
-          "steps_per_epoch": steps_per_epoch, "resumed_at": state["step"], "parameters": _count(model)})
-    ender = _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,
-                  device, emit, out, stop or (lambda: False), rank, world)
+        state = TrainState.from_dict(weights.load_checkpoint(out / "last.safetensors", model, run.optimizer))
+    run.emit({"type": "start", "device": str(device), "world_size": world, "total_steps": run.total_steps,
+              "steps_per_epoch": steps_per_epoch, "resumed_at": state.step, "parameters": _count(model)})
+    ender = _loop(run, state)
+    if ender["status"] == "done" and rank == 0 and out is not None and state.best is not None and test_digits:
+        run.emit(_test_point(out / "best.safetensors", data_root, test_digits))
     if world > 1:
         ender["ranks_identical"] = _ranks_identical(model, device)
         dist.destroy_process_group()
-    emit(ender)
+    run.emit(ender)
     return ender
 
 
-def estimate(cfg: TrainConfig, probe_steps: int = 4, data_root: str | None = None) -> tuple[int, float]:
-    """The run's optimizer steps, and seconds per step timed over a few real steps here (validation not included).
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """How long a run will take here, from its parts, each timed on this machine."""
 
-    The first probe step is left out of the timing: it pays for allocation and, on CUDA, kernel selection.
+    startup_s: float  # a fresh process: imports, MNIST loading, the networks built
+    steps: int
+    steps_per_epoch: int
+    step_s: float  # one optimizer step
+    validation_s: float  # one epoch's validation and samples
+    finish_s: float  # the best model and checkpoint written, the finished run's test point
+
+    @property
+    def validations(self) -> int:
+        return -(-self.steps // self.steps_per_epoch)
+
+    @property
+    def total_s(self) -> float:
+        return self.startup_s + self.steps * self.step_s + self.validations * self.validation_s + self.finish_s
+
+    def until(self, epoch: int) -> float:
+        """Seconds from process start to the best model of `epoch` written (what `bench train` times)."""
+        steps = min(self.steps, epoch * self.steps_per_epoch)
+        return self.startup_s + steps * self.step_s + epoch * self.validation_s + self.finish_s
+
+
+def estimate(cfg: TrainConfig, probe_steps: int = 6, data_root: str | None = None, threads: int | None = None,
+             import_s: float | None = None, scale: int = 4) -> Estimate:
+    """Time a probe run of `cfg` here and scale it to the whole run: a few steps, then one validation and the test
+    point on a `scale`-th of their digits (their cost grows with the count), so the probe takes seconds.
+
+    The first two probe steps are left out of the step time: they pay for allocation and kernel selection.
+
+    Args:
+        threads: torch's thread count for the probe, as the run will have it (None: leave it as it is).
+        import_s: the seconds a fresh process takes to import bican.train; None measures it in a subprocess.
     """
+    import tempfile
+
+    cfg = cfg.validate()
     steps_per_epoch = max(1, (len(data.load("train", data_root).images) - cfg.val_size) // cfg.batch_size)
-    probe = dataclasses.replace(cfg, epochs=1, max_steps=probe_steps, val_size=100, val_coded=0)
-    times = []
-    train(probe, lambda event: times.append(time.perf_counter()) if event["type"] == "step" else None,
-          data_root=data_root)
-    return _total_steps(cfg, steps_per_epoch), (times[-1] - times[0]) / max(1, len(times) - 1)
+    probe = dataclasses.replace(cfg, epochs=1, max_steps=probe_steps, val_size=max(100, cfg.val_size // scale),
+                                val_coded=cfg.val_coded // scale)
+    stamps: dict[str, list[float]] = {}
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            began = time.perf_counter()
+            train(probe, lambda e: stamps.setdefault(e["type"], []).append(time.perf_counter()), out,
+                  data_root=data_root, test_digits=TEST_POINT // scale)
+    finally:
+        torch.set_num_threads(before)
+    steps, validated = stamps["step"], stamps["samples"][0]
+    return Estimate(startup_s=(import_s if import_s is not None else import_seconds()) + stamps["start"][0] - began,
+                    steps=_total_steps(cfg, steps_per_epoch), steps_per_epoch=steps_per_epoch,
+                    step_s=(steps[-1] - steps[1]) / max(1, len(steps) - 2),
+                    validation_s=(validated - steps[-1]) * cfg.val_size / probe.val_size,
+                    finish_s=(stamps["end"][0] - validated) * scale)
+
+
+def import_seconds() -> float:
+    """Wall seconds for a fresh Python to import bican.train: a launched run pays them before anything else."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import bican.train"], check=True, capture_output=True,
+                   cwd=Path(__file__).resolve().parent.parent)
+    return time.perf_counter() - started
 
 
 def _total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
     return cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
 
 
-def _loop(cfg, model, step_fn, optimizer, train_set, val_set, state, total_steps, steps_per_epoch,
-          device, emit, out, stop, rank, world) -> Event:
-    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    cadence = _Cadence(cfg, state["step"])
-    for epoch in range(state["epoch"], cfg.epochs):
+def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    native = device.type == "cuda" or compute_dtype(device) == torch.bfloat16
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "auto" and native)
+
+
+def _loop(run: _Run, state: TrainState) -> Event:
+    cfg = run.cfg
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + run.rank)
+    cadence = _Cadence(cfg, state.step)
+    for epoch in range(state.epoch, cfg.epochs):
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set), generator=generator.manual_seed(cfg.seed * 1000 + rank + epoch))
-        order, pending = order.to(device), None  # indexing on the device: no host copy waits for the GPU
-        for i in range(state["step"] - epoch * steps_per_epoch, steps_per_epoch):
-            if state["step"] >= total_steps:
+        run.model.train()
+        order = torch.randperm(len(run.train_set), generator=generator.manual_seed(cfg.seed * 1000 + run.rank + epoch))
+        order, pending = order.to(run.device), None  # indexing on the device: no host copy waits for the GPU
+        for i in range(state.step - epoch * run.steps_per_epoch, run.steps_per_epoch):
+            if state.step >= run.total_steps:
                 break
-            _set_lr(optimizer, cfg, state["step"], total_steps)
-            with amp:
-                losses = step_fn(train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]])
-            readout = _Readout(losses, {"type": "step", "step": state["step"] + 1, "epoch": epoch + 1,
-                                        "lr": optimizer.param_groups[0]["lr"]})
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            state["step"] += 1
-            reason, pending = pending and pending.report(emit), readout
+            reason, pending = pending and pending.report(run.emit), _step(run, state, order, i, epoch)
             if reason:
-                return _end(out, "failed", reason, state)
-            if cadence.due(state["step"]):  # mid-epoch: a killed run resumes from here
-                if reason := pending.report(emit):
-                    return _end(out, "failed", reason, state)
-                pending, state["epoch"] = None, epoch
-                _checkpoint(out, model, optimizer, state, rank)
-            if _agree(stop(), device, world):
-                if reason := pending.report(emit):
-                    return _end(out, "failed", reason, state)
-                state["epoch"] = epoch
-                _checkpoint(out, model, optimizer, state, rank)
-                return _end(out, "cancelled", "stopped on request", state)
-        if reason := pending and pending.report(emit):
-            return _end(out, "failed", reason, state)
-        state["epoch"] = epoch + 1
-        verdict = _validate(cfg, model, val_set, state, epoch, time.perf_counter() - started, emit, out, rank)
-        _checkpoint(out, model, optimizer, state, rank)
-        cadence.saved(state["step"])
-        if _agree(verdict is not None, device, world):
-            return _end(out, "failed", verdict or "another rank failed validation", state)
-        if state["step"] >= total_steps:
+                return _end(run.out, "failed", reason, state)
+            if cadence.due(state.step):  # mid-epoch: a killed run resumes from here
+                if reason := pending.report(run.emit):
+                    return _end(run.out, "failed", reason, state)
+                pending, state.epoch = None, epoch
+                _checkpoint(run, state)
+            if _agree(run.stop(), run.device, run.world):
+                if reason := pending.report(run.emit):
+                    return _end(run.out, "failed", reason, state)
+                state.epoch = epoch
+                _checkpoint(run, state)
+                return _end(run.out, "cancelled", "stopped on request", state)
+        if reason := pending and pending.report(run.emit):
+            return _end(run.out, "failed", reason, state)
+        state.epoch = epoch + 1
+        verdict = _validate(run, state, epoch, time.perf_counter() - started)
+        _checkpoint(run, state)
+        cadence.saved(state.step)
+        if _agree(verdict is not None, run.device, run.world):
+            return _end(run.out, "failed", verdict or "another rank failed validation", state)
+        if state.step >= run.total_steps:
             break
-    return _end(out, "done", "", state)
+    return _end(run.out, "done", "", state)
 
 
-def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> str | None:
+def _step(run: _Run, state: TrainState, order: torch.Tensor, i: int, epoch: int) -> _Readout:
+    """One optimizer step on the i-th batch of the epoch's order; its losses come back a step later."""
+    cfg, optimizer = run.cfg, run.optimizer
+    _set_lr(optimizer, cfg, state.step, run.total_steps)
+    with _autocast(cfg, run.device):
+        losses = run.step_fn(run.train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]])
+    readout = _Readout(losses, {"type": "step", "step": state.step + 1, "epoch": epoch + 1,
+                                "lr": optimizer.param_groups[0]["lr"]})
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    state.step += 1
+    return readout
+
+
+def _codec(model: BiCAN, device: torch.device, search: int = 0) -> Codec:
+    """The model's codec as it trains, under a placeholder fingerprint (its streams are never kept)."""
+    return Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", device,
+                 search=search)
+
+
+def _validate(run: _Run, state: TrainState, epoch: int, seconds: float) -> str | None:
     """Measure the epoch on held-out digits; return a reason to stop, or None."""
-    if rank != 0:
+    if run.rank != 0:
         return None
+    cfg, model, val_set = run.cfg, run.model, run.val_set
     model.eval()
     # Without the encoder search: a tenth of the cost per epoch, and a lower bound on what the shipped encoder gives.
-    codec = Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", val_set.device,
-                  search=0)
+    codec = _codec(model, val_set.device)
     digits = val_set.cpu().numpy()
     symbols = codec.symbols(digits)
     with torch.no_grad():  # one decoder pass serves both yardsticks: uint8 PSNR and the seed's native MSE
@@ -227,14 +348,13 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     mse = float(np.mean((digits / 255.0 - recon / 255.0) ** 2))
     score = mse * 4 / cfg.image_weight if model.prior is None else metrics["ideal_bytes_per_digit"] * 8 + mse * 4 / cfg.lam
     metrics["val_loss"] = score
-    best, improved = state["best"] or {}, math.isfinite(score) and score < state["best_score"]
-    emit({"type": "epoch", "epoch": epoch + 1, "step": state["step"], "seconds": seconds, "best": improved, **metrics})
-    if out is not None:
-        _save_samples(out / "samples.png", digits[:16], recon[:16])
+    best, improved = state.best or {}, math.isfinite(score) and score < state.best_score
+    run.emit({"type": "epoch", "epoch": epoch + 1, "step": state.step, "seconds": seconds, "best": improved, **metrics})
+    run.emit(_samples(run, codec, epoch + 1))
     if improved:
-        state["best_score"], state["best"] = score, {"epoch": epoch + 1, **metrics}
-        if out is not None:
-            weights.save(out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state["best"]})
+        state.best_score, state.best = score, {"epoch": epoch + 1, **metrics}
+        if run.out is not None:
+            weights.save(run.out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state.best})
     elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
         return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
     if best and metrics["psnr_db"] < min(cfg.collapse_db, best["psnr_db"] + COLLAPSE_GAIN_DB):
@@ -261,14 +381,35 @@ class _Cadence:
         return True
 
 
-def _end(out: Path | None, status: str, reason: str, state: dict) -> Event:
-    return {"type": "end", "status": status, "reason": reason, "step": state["step"], "epoch": state["epoch"],
-            "best": state["best"], "best_path": str(out / "best.safetensors") if out and state["best"] else None}
+def _samples(run: _Run, codec: Codec, epoch: int) -> Event:
+    """The fixed test panel (and the drawn digit, if any) through this epoch's codec, each with its stream's bytes."""
+    panel = dict(run.panel)
+    drawn = run.drawn()
+    if drawn is not None:
+        panel["drawn"] = drawn
+    digits = np.stack(list(panel.values()))
+    symbols = codec.symbols(digits)
+    return {"type": "samples", "epoch": epoch, "names": list(panel), "digits": digits,
+            "recon": codec.reconstruct(symbols), "bytes": [len(s) for s in codec.encode_symbols(symbols)]}
 
 
-def _checkpoint(out, model, optimizer, state, rank) -> None:
-    if out is not None and rank == 0:
-        weights.save_checkpoint(out / "last.safetensors", model, optimizer, state)
+def _test_point(path: Path, data_root: str | None, count: int) -> Event:
+    """The best model's point on the rate–distortion chart: the shipped encoder on the first `count` test digits,
+    as `eval` and the Benchmark page measure the shipped models (their point uses the whole test set)."""
+    best = weights.load(path)
+    test = data.load("test", data_root).images[:count]
+    measured = evaluate(Codec(best.model, best.tables, best.fingerprint, best.name), test)
+    return {"type": "test", "digits": len(test), **measured}
+
+
+def _end(out: Path | None, status: str, reason: str, state: TrainState) -> Event:
+    return {"type": "end", "status": status, "reason": reason, "step": state.step, "epoch": state.epoch,
+            "best": state.best, "best_path": str(out / "best.safetensors") if out and state.best else None}
+
+
+def _checkpoint(run: _Run, state: TrainState) -> None:
+    if run.out is not None and run.rank == 0:
+        weights.save_checkpoint(run.out / "last.safetensors", run.model, run.optimizer, state.to_dict())
 
 
 def _set_lr(optimizer, cfg: TrainConfig, step: int, total: int) -> None:
@@ -276,6 +417,12 @@ def _set_lr(optimizer, cfg: TrainConfig, step: int, total: int) -> None:
     lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(1, total))))
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def _panel(root: str | None) -> dict[str, np.ndarray]:
+    """The first test digit of each class: the same ten digits after every epoch of every run."""
+    test = data.load("test", root)
+    return {f"test {label}": test.images[np.flatnonzero(test.labels == label)[0]] for label in range(10)}
 
 
 def _data(cfg, device, root, rank, world) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,73 +463,5 @@ def _ranks_identical(model: nn.Module, device: torch.device) -> bool:
     return bool(torch.equal(low, high))
 
 
-def _save_samples(path: Path, digits: np.ndarray, recon: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid(np.concatenate([digits, recon]), columns=len(digits))).save(path)
-
-
 def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def train_classifier(out: Path, epochs: int = 4, progress: Callable[[int, float], Any] | None = None,
-                     seed: int = 0) -> float:
-    """Train the LeNet-size classifier on the 60k training digits; save it; return test accuracy."""
-    from .evaluate import classify
-    from .model import Classifier
-
-    torch.manual_seed(seed)
-    train_split, test = data.load("train"), data.load("test")
-    images, labels = torch.from_numpy(train_split.images.copy()), torch.from_numpy(train_split.labels)
-    model = Classifier()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(seed)
-    accuracy = 0.0
-    for epoch in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(images), generator=generator).split(128):
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        accuracy = float(np.mean(classify(model, test.images) == test.labels))
-        if progress:
-            progress(epoch + 1, accuracy)
-    weights.save_classifier(Path(out), model, {"test_accuracy": accuracy, "epochs": epochs})
-    return accuracy
-
-
-def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,
-              encoder: str | None = None, rate_weight: float | None = None) -> dict:
-    """Save a codec model to `out` with its prior refitted as a mixture of `components` tables per latent.
-
-    The mixture is fitted to the codes the model's own encoder (ModelConfig.encoder, as set here) emits for the 60k
-    training digits (prior.fit_mixture); the networks are unchanged. Returns the training codes' ideal bytes/digit
-    under the old and the new tables.
-
-    Args:
-        model: a model name or .safetensors path.
-        out: where to write the refitted model.
-        components: the mixture's size; 1 gives a factorized table fitted to the codes.
-        progress: called with the number of digits encoded after each step.
-        encoder, rate_weight: the refitted model's ModelConfig.encoder and .rate_weight; None keeps the model's.
-    """
-    from .prior import fit_mixture
-
-    loaded = weights.load(model)
-    if loaded.tables is None:
-        raise ValueError(f"{loaded.name} writes fixed-length codes; it has no prior to fit")
-    if not 1 <= components <= 256:
-        raise ValueError(f"components must be 1 to 256, not {components}")
-    changes = {k: v for k, v in (("encoder", encoder), ("rate_weight", rate_weight)) if v is not None}
-    loaded.model.cfg = dataclasses.replace(loaded.model.cfg, **changes).validate()
-    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name)
-    symbols = codec.symbols(data.load("train").images, progress)
-    tables = fit_mixture(loaded.tables, symbols, components)
-    before, after = (float(t.bits(symbols).mean() / 8) for t in (loaded.tables, tables))
-    info = loaded.info | {"prior": {"components": components, "fitted_to": "codes of the 60k training digits",
-                                    "train_ideal_bytes": {"before": before, "after": after}}}
-    fingerprint = weights.save(Path(out), loaded.model, info, tables)
-    return {"model": loaded.name, "fingerprint": fingerprint, "components": components,
-            "train_ideal_bytes_before": before, "train_ideal_bytes_after": after}

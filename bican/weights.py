@@ -16,7 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from . import paths
 from .config import DEFAULT_MODEL, ConfigError, model_config_from_dict
-from .model import BiCAN, Classifier
+from .model import BiCAN
 from .paths import CLASSIFIER, model_dirs
 from .prior import MAX_SYMBOLS, PRECISION, CdfTables
 
@@ -241,19 +241,6 @@ def _tables(path: Path, tensors: dict[str, torch.Tensor], latents: int) -> CdfTa
     if not (np.all(cdf[:, :, 0] == 0) and np.all(steps[:, inside] >= 1) and np.all(ends == total)):
         raise WeightsError(f"{path}: a CDF table does not give every symbol a frequency and sum to {total}")
     return CdfTables(low, cdf, sizes, mix)
-
-
-def save_classifier(path: Path, model: Classifier, info: dict[str, Any]) -> str:
-    # Stored as float16 and run as float32, as the codec networks are: it leaves room in the weights budget.
-    tensors = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
-    return _write(path, tensors, {"kind": "classifier", "info": json.dumps(info)})
-
-
-def load_classifier(path: Path | None = None) -> Classifier:
-    tensors, _ = _read(path or SHIPPED / f"{CLASSIFIER}.safetensors", "classifier")
-    model = Classifier()
-    model.load_state_dict(tensors)
-    return model.eval()
 
 
 def fingerprint(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:

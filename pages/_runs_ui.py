@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from bican import runs
 from bican.config import DEVICES, PRESETS, ConfigError, TrainConfig
+from pages import _learning
 
 INTS = {"epochs": "Epochs", "batch_size": "Batch size", "max_steps": "Step limit (0 = none)", "seed": "Seed"}
 FLOATS = {"lr": "Learning rate", "lam": "λ (smaller buys quality with bytes)",
@@ -96,21 +97,41 @@ def device_info() -> str:
     return f"GPU: {torch.cuda.get_device_name()}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free."
 
 
-@st.cache_data(show_spinner="Timing a few training steps…")
-def _estimate(config_json: str) -> tuple[int, float]:
-    from bican.train import estimate as probe
+@st.cache_data(ttl=600, show_spinner=False)
+def _import_s() -> float:
+    from bican.train import import_seconds
 
-    return probe(TrainConfig.from_dict(json.loads(config_json)))
+    return import_seconds()
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner="Timing a short probe run…")
+def _estimate(config_json: str, load: int) -> dict:
+    """Keyed by the form and the machine's load level: either changing measures again (so does the age, 5 min)."""
+    from bican import train
+
+    cfg = TrainConfig.from_dict(json.loads(config_json))
+    probe = train.estimate(cfg, threads=train.SHARED_THREADS, import_s=_import_s())
+    return dataclasses.asdict(probe) | {"load": os.getloadavg()[0]}
+
+
+def load_level() -> int:
+    """The 1-minute load in half-cores per core, capped at 4."""
+    return min(4, int(2 * os.getloadavg()[0] / (os.cpu_count() or 1)))
 
 
 def estimate(cfg: TrainConfig) -> str:
-    """The run's optimizer steps times the time per step measured here; validation comes on top."""
+    """The whole run as the launched trainer will spend it: start-up, steps, validations and the final test point."""
+    from bican.train import Estimate
+
     try:
-        steps, per_step = _estimate(cfg.to_json())
+        measured = _estimate(cfg.to_json(), load_level())
     except (RuntimeError, ValueError, OSError) as exc:
         return f"No estimate: {exc}"
-    return (f"Estimated {duration(steps * per_step)} for {steps:,} steps at {per_step * 1000:.0f} ms/step "
-            "(timed on this machine), plus validation after each epoch.")
+    load = measured.pop("load")
+    e = Estimate(**measured)
+    return (f"Estimated {duration(e.total_s)} in all: {e.startup_s:.0f} s to start and load MNIST, {e.steps:,} steps "
+            f"at {e.step_s * 1000:.0f} ms, {e.validations} validation(s) at {e.validation_s:.1f} s, and "
+            f"{e.finish_s:.1f} s to measure the result; timed here just now at load {load:.1f}.")
 
 
 def start(preset: str, cfg: TrainConfig) -> runs.Run:
@@ -239,11 +260,11 @@ def live_run(reg: runs.Registry, run_id: str) -> None:
         st.caption(f"{run.status}: {run.reason}")
     st.plotly_chart(loss_figure(steps), key=f"loss-{run_id}")
     st.plotly_chart(epoch_figure(steps, epochs), key=f"epochs-{run_id}")
-    samples, log = st.columns([1, 2])
-    image = reg.run_dir(run_id) / "samples.png"
-    if image.exists():
-        samples.image(image.read_bytes(), caption="latest validation: originals above, reconstructions below")
-    log.code(reg.log_tail(run_id) or "(no output yet)", language=None)
+    _learning.follow_drawn(reg, run)
+    _learning.show_samples(reg, run)
+    _learning.show_point(run, run_events)
+    st.code(reg.log_tail(run_id) or "(no output yet)", language=None)
+    _learning.rerun_when_finished(run)
 
 
 # --- Runs page: actions --------------------------------------------------------------------------

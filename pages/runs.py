@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages import _learning
 from pages import _runs_ui as ui
 
 st.title("Runs")
@@ -13,6 +14,7 @@ if all_runs:
     run_id = st.selectbox("Run", list(labels), index=ui.default_index(all_runs), format_func=labels.get)
     ui.run_actions(reg, run_id)
     ui.live_run(reg, run_id)
+    _learning.promote_and_try(reg, run_id)
     with st.expander("Compare runs"):
         chosen = st.multiselect("Runs to overlay", [r.id for r in all_runs], default=[run_id])
         st.plotly_chart(ui.compare_figure(reg, chosen), key="compare")

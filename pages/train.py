@@ -8,7 +8,7 @@ from pages import _runs_ui as ui
 
 st.title("Train a model")
 st.caption(ui.device_info())
-name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("tiny"), format_func=ui.describe_preset)
+name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("quick"), format_func=ui.describe_preset)
 with st.form("train-form"):
     values = ui.form_inputs(PRESETS[name], key=name)
     submitted = st.form_submit_button("Start", type="primary")

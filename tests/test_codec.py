@@ -7,6 +7,7 @@ import torch
 
 from bican import bitstream, codec, weights
 from bican.bitstream import BitstreamError
+from bican.classifier import load as load_classifier
 from bican.config import ModelConfig
 from bican.evaluate import evaluate
 from bican.model import BiCAN
@@ -276,7 +277,7 @@ def test_bad_digits_are_clear_errors(shipped):
 
 
 def test_default_model_quality_bands(shipped, mnist_test):
-    result = evaluate(shipped, mnist_test.images, mnist_test.labels, weights.load_classifier())
+    result = evaluate(shipped, mnist_test.images, mnist_test.labels, load_classifier())
     assert result["n"] == 10000
     assert 21.5 <= result["psnr_db"] < 40
     assert result["bytes_per_digit"] <= 10

@@ -25,9 +25,35 @@ def test_tiny_cpu_run_learns_and_saves(tmp_path, mnist_test):
     assert np.mean([s["decompressor"] for s in steps[-5:]]) < np.mean([s["decompressor"] for s in steps[:5]])
     epoch = next(e for e in events if e["type"] == "epoch")
     assert {"psnr_db", "ideal_bytes_per_digit", "bytes_per_digit", "idempotent_fraction"} <= set(epoch)
-    assert (tmp_path / "last.safetensors").exists() and (tmp_path / "samples.png").exists()
+    assert (tmp_path / "last.safetensors").exists()
     best = codec.load(str(tmp_path / "best.safetensors"))
     assert best.decode(best.encode(mnist_test.images[:3])[0]).shape == (3, 28, 28)
+    shown = next(e for e in events if e["type"] == "samples")
+    assert shown["names"] == [f"test {d}" for d in range(10)] and shown["recon"].shape == (10, 28, 28)
+    assert all(b >= 1 for b in shown["bytes"]) and shown["recon"].dtype == np.uint8
+    first = [int(np.flatnonzero(mnist_test.labels == d)[0]) for d in range(10)]
+    assert np.array_equal(shown["digits"], mnist_test.images[first])
+    # A finished run measures its best model with the shipped encoder on test digits: its point on the chart.
+    point = next(e for e in events if e["type"] == "test")
+    assert point["digits"] == 1000 and 5 < point["psnr_db"] < 40 and 1 <= point["bytes_per_digit"] <= 16
+    assert [e["type"] for e in events[-2:]] == ["test", "end"]
+
+
+def test_samples_follow_a_digit_drawn_while_the_run_trains(tmp_path, mnist_test):
+    drawn, events = {"digit": None}, []
+
+    def listen(event):
+        events.append(event)
+        if event["type"] == "samples":  # someone draws after the first epoch's samples
+            drawn["digit"] = mnist_test.images[5]
+
+    cfg = dataclasses.replace(TINY, epochs=2, max_steps=0, val_coded=0, batch_size=4096,
+                              model=dataclasses.replace(TINY.model, width=4, hidden=16))
+    end = train(cfg, listen, tmp_path, drawn=lambda: drawn["digit"])
+    shown = [e for e in events if e["type"] == "samples"]
+    assert end["status"] == "done" and [len(e["names"]) for e in shown] == [10, 11]
+    assert shown[1]["names"][-1] == "drawn" and np.array_equal(shown[1]["digits"][-1], mnist_test.images[5])
+    assert shown[1]["recon"].shape == (11, 28, 28) and len(shown[1]["bytes"]) == 11
 
 
 def test_fixed_seed_is_deterministic_on_cpu(tmp_path):
@@ -113,3 +139,77 @@ def test_residual_blocks_start_as_the_identity_and_leave_the_constant_image(tmp_
     steps = [e for e in _run(tmp_path, cfg)[1] if e["type"] == "step"]
     # A constant image scores about 0.44; blocks that opened all at once stayed there (the tanh saturated).
     assert np.mean([s["decompressor"] for s in steps[-5:]]) < 0.35
+
+
+def test_estimate_times_every_part_of_a_run():
+    from bican.train import Estimate, estimate
+
+    cfg = dataclasses.replace(TINY, max_steps=0, epochs=2, batch_size=4096)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        guess = estimate(cfg, threads=1, import_s=1.5)
+        assert torch.get_num_threads() == 2  # the probe ran on its own thread count and put ours back
+    finally:
+        torch.set_num_threads(before)
+    assert isinstance(guess, Estimate) and guess.steps == 2 * 13 and guess.steps_per_epoch == 13
+    assert guess.validations == 2 and guess.startup_s > 1.5
+    assert min(guess.step_s, guess.validation_s, guess.finish_s) > 0
+    parts = guess.startup_s + 26 * guess.step_s + 2 * guess.validation_s + guess.finish_s
+    assert guess.total_s == pytest.approx(parts) and guess.until(1) < guess.total_s
+
+
+def test_samples_on_disk_round_trip_and_a_drawn_digit_is_set_once(tmp_path, mnist_test):
+    from bican import samples
+
+    event = {"type": "samples", "epoch": 3, "names": ["test 0", "drawn"], "digits": mnist_test.images[:2],
+             "recon": mnist_test.images[2:4], "bytes": [7, 9]}
+    logged = samples.save(tmp_path, event)
+    assert logged == {"type": "samples", "epoch": 3, "names": ["test 0", "drawn"], "bytes": [7, 9],
+                      "file": "samples/epoch-003.npz"}
+    back = samples.load(tmp_path, 3)
+    assert samples.epochs(tmp_path) == [3] and back["names"] == ["test 0", "drawn"] and back["bytes"] == [7, 9]
+    assert np.array_equal(back["recon"], mnist_test.images[2:4])
+    assert samples.drawn(tmp_path) is None
+    assert samples.set_drawn(tmp_path, mnist_test.images[0]) and not samples.set_drawn(tmp_path, mnist_test.images[0])
+    assert np.array_equal(samples.drawn(tmp_path), mnist_test.images[0])
+    with pytest.raises(ValueError, match="28x28"):
+        samples.set_drawn(tmp_path, np.zeros((5, 5)))
+
+
+@pytest.mark.gpu
+def test_cuda_run_trains_in_bfloat16_writes_samples_and_its_point(tmp_path, mnist_test):
+    cfg = dataclasses.replace(TINY, device="cuda", epochs=2, max_steps=0, batch_size=1024)
+    end, events = _run(tmp_path, cfg, drawn=lambda: mnist_test.images[3])
+    assert end["status"] == "done" and next(e for e in events if e["type"] == "start")["device"].startswith("cuda")
+    shown = [e for e in events if e["type"] == "samples"]
+    assert len(shown) == 2 and shown[-1]["names"][-1] == "drawn" and shown[-1]["recon"].shape == (11, 28, 28)
+    assert next(e for e in events if e["type"] == "test")["digits"] == 1000
+
+
+@pytest.mark.gpu
+def test_cuda_estimate_is_within_one_and_a_half_times_the_run(tmp_path):
+    import time
+
+    from bican.train import estimate
+
+    cfg = dataclasses.replace(preset("quick"), device="cuda")
+    guess = estimate(cfg, import_s=0.0)
+    started = time.perf_counter()
+    end, _ = _run(tmp_path, cfg)
+    took = time.perf_counter() - started
+    assert end["status"] == "done" and took / 1.5 <= guess.total_s <= took * 1.5  # import_s=0: both in-process
+
+
+def test_bench_train_times_from_process_start_and_prints_the_estimate_beside_it(tmp_path):
+    from bican import bench
+
+    age = bench.process_seconds()
+    assert 0 < age < 24 * 3600
+    cfg = dataclasses.replace(TINY, max_steps=0, epochs=2, batch_size=4096, val_coded=0)
+    result = bench.train_bench(cfg, target_db=5.0, max_bytes=100.0, budget_s=age + 900)
+    assert result["reached"] and result["epoch"] == 1 and result["wall_s"] > age
+    assert result["estimate_s"] > 0 and len(result["load"]) == 3 and result["threads"] >= 1
+    bench.write_train(result, tmp_path)  # an empty folder: the section is created
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "from process start to the best model written" in text and f"{result['estimate_s']:.1f} s" in text

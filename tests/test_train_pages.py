@@ -1,13 +1,17 @@
 """The Train and Runs pages under AppTest: form validation messages, the queue in the table, actions' messages."""
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import Unstarted
 from streamlit.testing.v1 import AppTest
 
+from bican import runs, samples
 from bican.config import preset
 from pages import _runs_ui as ui
 
@@ -22,12 +26,12 @@ def runs_root(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("tiny-lr", "fast", "Learning rate: 'fast' is not a number"),
-    ("tiny-lam", "inf", "must be a finite number"),
-    ("tiny-cycle_weight", "-1", "cycle_weight must be >= 0"),
-    ("tiny-epochs", 0, "epochs must be in 1..1000"),
-    ("tiny-latents", 0, "latents must be in 1..512"),
-    ("tiny-batch_size", -5, "batch_size must be in 1..65536"),
+    ("quick-lr", "fast", "Learning rate: 'fast' is not a number"),
+    ("quick-lam", "inf", "must be a finite number"),
+    ("quick-cycle_weight", "-1", "cycle_weight must be >= 0"),
+    ("quick-epochs", 0, "epochs must be in 1..1000"),
+    ("quick-latents", 0, "latents must be in 1..512"),
+    ("quick-batch_size", -5, "batch_size must be in 1..65536"),
 ])
 def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, value, message):
     at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
@@ -42,7 +46,7 @@ def test_bad_form_values_get_clear_messages_and_launch_nothing(runs_root, key, v
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_is_refused_before_launch(runs_root):
     at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
-    at.selectbox(key="tiny-device").set_value("cuda")
+    at.selectbox(key="quick-device").set_value("cuda")
     at.button[0].click().run()
     assert "needs a CUDA GPU" in at.error[0].value and Unstarted(runs_root).runs() == []
 
@@ -75,3 +79,58 @@ def test_runs_page_lists_runs_and_reports_refused_actions(runs_root, tmp_path_fa
     at.text_input(key="promote-name").set_value("taken")
     at.button(key="promote").click().run()
     assert "exists already" in at.error[0].value
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished tiny run, trained through the CLI's listener as the app's trainer process runs it."""
+    from bican import cli
+
+    root = tmp_path_factory.mktemp("runs")
+    reg = Unstarted(root)
+    run = reg.launch(dataclasses.replace(CFG, epochs=2, max_steps=0, batch_size=2048), cuda=False)
+    out, cfg = reg.begin(run.id, os.getpid())
+    with reg.writer(run.id) as writer:
+        assert cli._fit(cfg, out, False, writer) == 0
+    return root, run.id
+
+
+def test_runs_page_shows_each_epochs_samples_and_the_finished_runs_point(trained, monkeypatch):
+    root, run_id = trained
+    monkeypatch.setenv("BICAN_RUNS", str(root))
+    assert samples.epochs(root / run_id) == [1, 2]
+    at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=120).run()
+    assert not at.exception
+    images = at.get("imgs")
+    captions = [c for img in images for c in (img.proto.imgs[i].caption for i in range(len(img.proto.imgs)))]
+    shown = samples.load(root / run_id, 2)
+    assert captions[:10] == [f"test {d}: {b} B" for d, b in zip(range(10), shown["bytes"])]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    point = next(t for c in charts for t in c["data"] if t.get("name") == f"run {run_id}")
+    test = next(e for e in runs.read_events(root / run_id / "events.jsonl") if e["type"] == "test")
+    assert point["x"] == [test["bytes_per_digit"]] and point["y"] == [test["psnr_db"]]
+    assert at.button(key="promote-and-try")
+
+
+def test_promote_and_try_selects_the_model_and_the_benchmark_chart_shows_it(trained, monkeypatch):
+    root, run_id = trained
+    monkeypatch.setenv("BICAN_RUNS", str(root))
+    at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=120).run()
+    at.text_input(key=f"try-name-{run_id}").set_value("mine-tried")
+    at.button(key="promote-and-try").click().run()
+    assert at.session_state["model"] == "mine-tried"
+    assert runs.Registry(root).get(run_id).promoted == "mine-tried"
+    bench = AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120).run()
+    assert not bench.exception
+    traces = [t for c in bench.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    promoted = next(t for t in traces if t.get("name") == "promoted")
+    assert promoted["text"] == ["mine-tried"]
+
+
+def test_a_digit_drawn_on_compress_goes_to_a_running_run(runs_root, mnist_test):
+    reg = Unstarted(runs_root)
+    run = reg.launch(CFG, cuda=False)
+    at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=60)
+    at.session_state["drawn_digit"] = mnist_test.images[7]
+    at.run()
+    assert not at.exception and np.array_equal(samples.drawn(reg.run_dir(run.id)), mnist_test.images[7])

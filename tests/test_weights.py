@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from bican import weights
+from bican.classifier import classify
+from bican.classifier import load as load_classifier
 from bican.config import ModelConfig
-from bican.evaluate import classify
 from bican.model import BiCAN
 
 
@@ -68,7 +69,7 @@ def test_unknown_name_lists_the_choices():
 
 
 def test_shipped_classifier_scores_99_percent(mnist_test):
-    predictions = classify(weights.load_classifier(), mnist_test.images)
+    predictions = classify(load_classifier(), mnist_test.images)
     assert np.mean(predictions == mnist_test.labels) >= 0.99
 
 

@@ -96,12 +96,12 @@ def replace_section(path: Path, title: str, body: str) -> None:
 
 def write_train(result: dict, docs: Path = DOCS) -> None:
     verdict = "reached" if result["reached"] else "did NOT reach"
-    body = (f"`python -m tools.bench train` on {result['machine']} ({result['device']}): {verdict} "
-            f"{result['target_db']} dB at <= {result['max_bytes']} B/digit in {result['wall_s']:.1f} s wall "
-            f"(epoch {result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit; "
-            "data loading included, process start excluded).")
+    body = (f"`python -m tools.bench train` on {result['machine']} ({result['device']}, {result['threads']} "
+            f"thread(s), load {result['load'][0]:.1f}): {verdict} {result['target_db']} dB at <= {result['max_bytes']} "
+            f"B/digit in {result['wall_s']:.1f} s wall from process start to the best model written (epoch "
+            f"{result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit); the Train "
+            f"page's estimate of the same: {result['estimate_s']:.1f} s.")
     replace_section(docs / "BENCHMARKS.md", f"Training speed, {result['device']}", body)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bican import bench, data, studio, weights
+from bican import bench, data, studio
 from bican import codec as codecs
+from bican.classifier import load as load_classifier
 from bican.config import DEFAULT_MODEL
 from tools import drive
 from tools.bench import DOCS, replace_section
@@ -69,7 +70,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def compute_ms(codec: codecs.Codec, count: int) -> list[float]:
     """Canvas array to every displayed result, in process: the same functions the compress page calls."""
     torch.set_num_threads(1)  # as the studio's pages run (pages/_ui.py)
-    classifier = weights.load_classifier()
+    classifier = load_classifier()
     canvases = [studio.canvas_of(d) for d in data.load("test", fetch=False).images[:count]]
     for canvas in canvases[:5]:  # first calls pay one-off allocations; a served app has paid them already
         studio.analyse(codec, studio.from_canvas(canvas), classifier)
