@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import images
-from .codec import Codec, check_digits
-from .evaluate import classify, psnr, round_trip, ssim
+from . import baselines, bitstream, images, weights
+from .codec import Codec, check_digits, load_cached
+from .evaluate import psnr, round_trip, ssim
 from .model import Classifier
 
 RAW_BYTES = 28 * 28
 HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress page, for tests and bench_app to find
+UNSURE = 0.6  # below this top-class probability, the classifier is not sure the image is a digit at all
+# The classical codecs at their smallest setting, each digit its own file: what a 28x28 costs without a learned model.
+SMALLEST = (("JPEG", "JPEG", "quality 1", {"quality": 1}), ("WebP", "WEBP", "quality 0", {"quality": 0, "method": 6}))
+MAX_CODE_BYTES = 256  # a shared code is one digit's stream: the seed's 200 bytes is the longest
 
 
 @dataclass(frozen=True)
@@ -25,13 +30,26 @@ class Analysis:
     symbols: np.ndarray  # int64 [L], the latent code
     stream: bytes  # the per-digit stream the coder wrote
     ideal_bits: float  # cross-entropy of the code under the prior
+    latent_bits: np.ndarray  # float [L]: each latent's share of the ideal bits
     recon: np.ndarray  # uint8 [28, 28], decoded from `stream`
     psnr_db: float
     ssim: float
     png_bytes: int  # the same input digit as an optimized PNG
-    predicted: int  # classifier on the input
-    predicted_recon: int  # classifier on the reconstruction
+    probabilities: np.ndarray  # float [2, 10]: the classifier's on the input, then on the reconstruction
     recompresses: bool  # encoding the reconstruction gives the same stream
+
+    @property
+    def predicted(self) -> int:
+        return int(self.probabilities[0].argmax())
+
+    @property
+    def predicted_recon(self) -> int:
+        return int(self.probabilities[1].argmax())
+
+    @property
+    def unsure(self) -> bool:
+        """The classifier doubts the input is a digit."""
+        return float(self.probabilities[0].max()) < UNSURE
 
     @property
     def difference(self) -> np.ndarray:
@@ -40,6 +58,18 @@ class Analysis:
     @property
     def hex(self) -> str:
         return hex_text(self.stream)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One digit through one codec of the ladder: a shipped model, or a classical codec at its smallest setting."""
+
+    name: str
+    setting: str  # what the size is, in words
+    size: int  # bytes of the digit's stream or file
+    recon: np.ndarray  # uint8 [28, 28]
+    psnr_db: float
+    predicted: int
 
 
 def one_thread() -> None:
@@ -65,9 +95,104 @@ def analyse(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Analysis
     digit = check_digits(digit)[0]
     trip = round_trip(codec, digit)
     [stream], [again], recon = trip.streams, trip.again, trip.recon[0]
-    predicted, predicted_recon = classify(classifier, np.stack([digit, recon])).tolist()
-    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), recon, psnr(digit, recon),
-                    ssim(digit[None], recon[None]), png_size(digit), predicted, predicted_recon, again == stream)
+    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), latent_bits(codec, trip.symbols)[0], recon,
+                    psnr(digit, recon), ssim(digit[None], recon[None]), png_size(digit),
+                    probabilities(classifier, np.stack([digit, recon])), again == stream)
+
+
+@torch.no_grad()
+def probabilities(classifier: Classifier, digits: np.ndarray) -> np.ndarray:
+    """The classifier's probability of each class [N, 10] for uint8 digits [N, 28, 28]."""
+    return torch.softmax(classifier(torch.from_numpy(np.ascontiguousarray(digits))), dim=1).numpy()
+
+
+def top(probs: np.ndarray, k: int = 3) -> list[tuple[int, float]]:
+    """The k likeliest classes of one row of probabilities, likeliest first."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(int(c), float(probs[c])) for c in order]
+
+
+def latent_bits(codec: Codec, symbols: np.ndarray) -> np.ndarray:
+    """Each latent's ideal bits [N, L]: -log2 of its symbol's probability under the component that codes the row.
+
+    The component's index is not a latent; its bits are the rest of `codec.ideal_bits`. The seed's fixed code spends
+    8 bits on every latent.
+    """
+    symbols = np.asarray(symbols, np.int64)
+    if codec.tables is None:
+        return np.full(symbols.shape, 8.0)
+    return codec.tables.latent_bits(symbols)[0]
+
+
+def archive_overhead(codec: Codec, stream: bytes) -> int:
+    """Bytes a one-digit .bican file adds to the stream: magic, format version, model fingerprint, count and CRC32."""
+    return len(bitstream.pack(bytes.fromhex(codec.fingerprint), 1, stream)) - len(stream)
+
+
+def is_shipped(name: str) -> bool:
+    path = weights.available().get(name)
+    return path is not None and path.parent == weights.SHIPPED
+
+
+def model_words(name: str) -> str:
+    """A model's name with its size in words, and whose it is."""
+    if not is_shipped(name):
+        return f"{name} (yours, promoted from a run)"
+    if name == "seed":
+        return "seed (200 bytes per digit, the original fixed 8-bit code)"
+    size = re.fullmatch(r"entropy-0*(\d+)b", name)
+    return f"{name} (about {size[1]} bytes per digit)" if size else name
+
+
+def ladder_names(slow: bool) -> list[str]:
+    """The shipped models from fewest to most bytes; those with an inverting encoder only when `slow`.
+
+    Inverting encoders descend on the decoder's input for each digit: about a second a digit on one core (measured in
+    docs/BENCHMARKS.md), where the others take 10 to 20 ms. A stroke must answer at once, so those wait to be asked.
+    """
+    names = [n for n in weights.available() if is_shipped(n) and (slow or not load_cached(n).invert)]
+    return sorted(names, key=lambda n: (n == "seed", n))
+
+
+def rung(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Rung:
+    streams, _ = codec.encode(digit)
+    recon = codec.decode(streams)[0]
+    return Rung(codec.name, model_words(codec.name), len(streams[0]), recon, psnr(digit, recon),
+                int(probabilities(classifier, recon[None])[0].argmax()))
+
+
+def classical(digit: np.ndarray, classifier: Classifier) -> list[Rung]:
+    """JPEG and WebP at their smallest setting, each the digit as its own file (headers and all)."""
+    out = []
+    for name, fmt, setting, options in SMALLEST:
+        [size], decoded = baselines.per_image(digit[None], fmt, **options)
+        out.append(Rung(name, setting, size, decoded[0], psnr(digit, decoded[0]),
+                        int(probabilities(classifier, decoded)[0].argmax())))
+    return out
+
+
+def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False) -> list[Rung]:
+    """The digit by every shipped rung, fewest bytes first, then JPEG and WebP at their smallest."""
+    return [rung(load_cached(name), digit, classifier) for name in ladder_names(slow)] + classical(digit, classifier)
+
+
+def share_query(codec: Codec, stream: bytes) -> str:
+    """The URL query that carries a digit: its model's name and its stream as hex."""
+    return f"?model={codec.name}&code={stream.hex()}"
+
+
+def from_code(codec: Codec, code: str) -> np.ndarray:
+    """The digit a shared code decodes to, uint8 [28, 28]; ValueError for anything this model did not write."""
+    try:
+        stream = bytes.fromhex(code)
+    except ValueError:
+        raise ValueError(f"the code {code[:40]!r} is not hex (pairs of 0-9, a-f)") from None
+    if not stream or len(stream) > MAX_CODE_BYTES:
+        raise ValueError(f"a shared code holds 1 to {MAX_CODE_BYTES} bytes, not {len(stream)}")
+    try:
+        return codec.decode([stream])[0]
+    except bitstream.BitstreamError as exc:
+        raise ValueError(f"the code is not a digit written by {codec.name}: {exc}") from None
 
 
 def png_size(digit: np.ndarray) -> int:
