@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -57,21 +55,38 @@ def _default(names: list[str]) -> str:
     return bican.DEFAULT_MODEL if bican.DEFAULT_MODEL in names else names[0]
 
 
-def model_selector() -> bican.Codec:
-    """Every installed model, shipped and promoted, in the sidebar; the default one preselected."""
+def model_selector(where=st) -> bican.Codec:
+    """Every installed model, shipped and promoted, with its size in words; the default one preselected.
+
+    On the page itself, not in the sidebar, so that it is in reach on a phone. Its value is kept across pages.
+    """
     names = _model_names()
-    name = st.sidebar.selectbox("Model", names, index=names.index(_default(names)), key="model")
+    if st.session_state.get("model") not in names:
+        st.session_state.model = _default(names)
+    name = where.selectbox("Model", names, format_func=studio.model_words, key="model",
+                           help="The learned codec. Its name says about how many bytes a digit costs; the seed is "
+                                "the original fixed code. Models you promote from a run are marked as yours.")
     return _codec(name)
 
 
 def selected_models() -> tuple[bican.Codec, object]:
-    """The codec chosen in the sidebar (its widget may come later in the script) and the classifier.
+    """The codec chosen in the model selector (its widget may come later in the script) and the classifier.
 
-    A fragment cannot draw into the sidebar, so the compress page's fragment reads the choice from session state.
+    The compress page's fragment draws before the selector, so it reads the choice from session state.
     """
     names = _model_names()
     name = st.session_state.get("model")
     return _codec(name if name in names else _default(names)), load_classifier()
+
+
+def follow_link() -> None:
+    """A shared link's model (`?model=`) becomes the chosen one, once per link, so the user can still change it."""
+    name = st.query_params.get("model")
+    if name is None or st.session_state.get("link_model_seen") == name:
+        return
+    st.session_state.link_model_seen = name
+    if name in bican.available():
+        st.session_state.model = name
 
 
 def progress_bar(text: str):
@@ -96,15 +111,20 @@ def test_set() -> bican.data.Split | None:
 
 
 # --- inputs -------------------------------------------------------------------------------------
+def span(count: int) -> str:
+    """A number input's range for its label: "0–9,999"."""
+    return f"0–{count - 1:,}"
+
+
 def pick(split: bican.data.Split) -> np.ndarray:
     """A test digit by index, by class, or at random."""
     how = st.radio("Pick by", ["index", "class", "random"], horizontal=True, key="pick_by")
     if how == "index":
-        index = st.number_input("Test digit", 0, len(split.images) - 1, 0, key="pick_index")
+        index = st.number_input(f"Test digit ({span(len(split.images))})", 0, len(split.images) - 1, key="pick_index")
     elif how == "class":
         label = st.selectbox("Class", range(10), key="pick_class")
         members = np.flatnonzero(split.labels == label)
-        index = members[st.number_input(f"Which {label} (of {len(members)})", 0, len(members) - 1, 0, key="pick_nth")]
+        index = members[st.number_input(f"Which {label} ({span(len(members))})", 0, len(members) - 1, key="pick_nth")]
     else:
         if st.button("Another", key="pick_another") or "pick_random" not in st.session_state:
             st.session_state.pick_random = int(np.random.default_rng().integers(len(split.images)))
@@ -113,100 +133,77 @@ def pick(split: bican.data.Split) -> np.ndarray:
     return split.images[index]
 
 
-def upload_png() -> np.ndarray | None:
-    file = st.file_uploader("A PNG of a digit", type=["png"], key="png_upload")
+def _uploaded() -> None:
+    """Decode a new upload once, when it changes; the digit then outlives the uploader (other inputs, other pages)."""
+    file = st.session_state.get("png_upload")
     if file is None:
+        st.session_state.pop("upload", None)
+        return
+    try:
+        st.session_state.upload = (file.name, bican.images.png_digit(file.getvalue()), None)
+    except ValueError as exc:
+        st.session_state.upload = (file.name, None, str(exc))
+
+
+def upload_png() -> np.ndarray | None:
+    st.file_uploader("A PNG of a digit: a drawing, a scan or a photo of paper", type=["png"], key="png_upload",
+                     on_change=_uploaded, help="Photos are cleaned first: the paper's shade and uneven light are "
+                     "divided out and only the ink is kept, then the digit is centred as MNIST's are.")
+    name, digit, error = st.session_state.get("upload", (None, None, None))
+    if error:
+        st.error(f"{name}: {error}")
+    elif digit is not None and not digit.any():
+        st.error(f"{name}: no ink found; the image looks like blank paper.")
+    elif digit is not None:
+        st.caption(f"{name}, cleaned and centred:")
+        st.image(enlarge(digit, 4))
+        return digit
+    return None
+
+
+def drawn(drawing: np.ndarray | None) -> np.ndarray | None:
+    """The canvas's digit; kept in the session (`drawn_digit`, uint8 28x28) for the other inputs and pages.
+
+    A canvas drawn again from kept strokes sends no pixels until the next stroke: until then, the kept digit is it.
+    """
+    if drawing is None:
+        return st.session_state.get("drawn_digit")
+    st.session_state.drawn_digit = studio.from_canvas(drawing)
+    return st.session_state.drawn_digit
+
+
+def linked(codec: bican.Codec) -> np.ndarray | None:
+    """The digit a shared link carries, decoded with the model it names; one clear line when it cannot be."""
+    name, code = st.query_params.get("model", bican.DEFAULT_MODEL), st.query_params.get("code", "")
+    if name not in bican.available():
+        st.error(f"This link needs model {name!r}, which is not installed here.")
         return None
     try:
-        return bican.images.png_digit(file.getvalue())
+        digit = studio.from_code(_codec(name), code)
     except ValueError as exc:
-        st.error(f"{file.name}: {exc}")
+        st.error(f"This link's code cannot be shown: {exc}.")
         return None
+    st.caption(f"Decoded from the link: {len(code) // 2} bytes of {name}" +
+               ("" if name == codec.name else f", now compressed again with {codec.name}"))
+    return digit
 
 
-def input_digit(source: str, drawing: np.ndarray | None) -> np.ndarray | None:
-    """The digit from whichever input the user chose: drawn (the canvas's pixels), picked or uploaded."""
+def input_digit(source: str, drawing: np.ndarray | None, codec: bican.Codec) -> np.ndarray | None:
+    """The digit from whichever input the user chose: drawn (the canvas's pixels), picked, uploaded or linked."""
     if source == "Draw":
-        return studio.from_canvas(drawing)
+        return drawn(drawing)
     if source == "Pick":
         split = test_set()
         return None if split is None else pick(split)
-    return upload_png()
+    if source == "Upload":
+        return upload_png()
+    return linked(codec)
 
 
 # --- results ------------------------------------------------------------------------------------
 def enlarge(digit: np.ndarray, scale: int = 8) -> np.ndarray:
     """Nearest-neighbour upscaling, so every pixel stays a crisp square."""
     return np.kron(digit, np.ones((scale, scale), np.uint8))
-
-
-# Each element costs the browser a render, and the first of its kind a script to fetch and compile; on a starved CPU
-# that outweighed the computing (measured in docs/BENCHMARKS.md). So the whole result is one markdown element.
-CAPTIONS = ("input", "reconstruction", "|difference|")
-DOWNLOAD = "Download as .bican"
-NOTES = ("<small>Ideal: the code's information content under the prior; the stream is what is stored. "
-         "PNG: the same 28x28 input as an optimized grayscale PNG. "
-         "Recompression: encoding the reconstruction again gives the same stream.</small>")
-
-
-def png_url(digit: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(bican.images.png(digit)).decode()
-
-
-def panels(pairs: list[tuple[np.ndarray, str]]) -> str:
-    """Digits side by side as HTML, each inline as its 28x28 PNG, in equal columns.
-
-    The browser enlarges them, pixelated (nearest-neighbour: every pixel a crisp square), so a panel is a few hundred
-    bytes in the page and no media file is fetched. Square from the start, they never shift the layout as they decode.
-    """
-    figures = "".join(f'<figure style="margin:0;text-align:center"><img src="{png_url(image)}" alt="{escape(caption)}" '
-                      'style="width:100%;aspect-ratio:1;object-fit:fill;image-rendering:pixelated">'
-                      f"<figcaption>{escape(caption)}</figcaption></figure>" for image, caption in pairs)
-    return f'<div style="display:grid;grid-template-columns:repeat({len(pairs)},1fr);gap:1rem">{figures}</div>'
-
-
-def hex_lines(text: str) -> str:
-    """Inline code, line by line: a code block would load a syntax highlighter for plain hex."""
-    return f'<div class="{studio.HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in text.splitlines()) + "</div>"
-
-
-def measures(result: studio.Analysis) -> str:
-    """Bytes, ideal bits and quality as a markdown table, labels above values."""
-    size, bits = len(result.stream), result.ideal_bits
-    check = "✓ same bytes" if result.recompresses else "✗ other bytes"
-    return "\n".join([
-        "| Stream | Ideal | Raw | PNG |", "|---|---|---|---|",
-        f"| **{size} B** ({size - studio.RAW_BYTES:+d} B vs raw) | {bits / 8:.2f} B ({bits:.1f} bits) "
-        f"| {studio.RAW_BYTES} B | {result.png_bytes} B |",
-        "| **PSNR** | **SSIM** | **Class** (input → output) | **Recompression** |",
-        f"| {result.psnr_db:.1f} dB | {result.ssim:.3f} | {result.predicted} → {result.predicted_recon} | {check} |",
-    ])
-
-
-def download_link(codec: bican.Codec, symbols: np.ndarray) -> str:
-    """The digit as a .bican file, inline: a download button would be one more element per result (~40 ms measured)."""
-    data = base64.b64encode(codec.pack(symbols[None])).decode()
-    return f'<a href="data:application/octet-stream;base64,{data}" download="digit.bican">{DOWNLOAD}</a>'
-
-
-def result_markdown(codec: bican.Codec, result: studio.Analysis) -> str:
-    """Input, reconstruction and difference side by side, then the stream, every measure of it, and its download."""
-    return "\n\n".join([
-        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
-        f"**The stream: {len(result.stream)} bytes** with `{codec.name}` ({codec.fingerprint})",
-        hex_lines(result.hex), measures(result), NOTES, download_link(codec, result.symbols),
-    ])
-
-
-def show_empty_result() -> None:
-    """The result's frame before there is a digit: blank panels. The page does not jump when the first result arrives,
-    and the browser has loaded the code for markdown with HTML by then."""
-    blank = np.zeros((28, 28), np.uint8)
-    st.markdown(panels([(blank, caption) for caption in CAPTIONS]), unsafe_allow_html=True)
-
-
-def show_analysis(codec: bican.Codec, classifier, digit: np.ndarray) -> None:
-    st.markdown(result_markdown(codec, studio.analyse(codec, digit, classifier)), unsafe_allow_html=True)
 
 
 def open_archive() -> None:
