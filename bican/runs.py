@@ -295,6 +295,38 @@ class Registry:
         self._update(run_id, promoted=name)
         return target
 
+    def models(self) -> dict[str, Path]:
+        """The promoted models under this root, by name."""
+        return {path.stem: path for path in sorted(promoted_dir(self.root).glob("*.safetensors"))}
+
+    def _model(self, name: str) -> Path:
+        path = self.models().get(name) if isinstance(name, str) else None
+        if path is None:
+            raise RunError(f"no promoted model is named {name!r}")
+        return path
+
+    def rename_model(self, name: str, new: str) -> Path:
+        """Give a promoted model another name (the same rule as promote's); its run records the new name."""
+        if not isinstance(new, str) or not MODEL_NAME.fullmatch(new):
+            raise RunError(f"model names are 1-48 letters, digits, '-' or '_', starting with a letter or digit; "
+                           f"not {new!r}")
+        source = self._model(name)
+        target = source.with_name(f"{new}.safetensors")
+        try:
+            os.link(source, target)  # fails if the name exists, atomically
+        except FileExistsError:
+            raise RunError(f"a promoted model named {new!r} already exists") from None
+        source.unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = ? WHERE promoted = ?", (new, name))
+        return target
+
+    def remove_model(self, name: str) -> None:
+        """Delete a promoted model's file; the run it came from keeps its own best model and can promote it again."""
+        self._model(name).unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = '' WHERE promoted = ?", (name,))
+
     # --- the trainer's side -------------------------------------------------------------------
     def begin(self, run_id: str, pid: int) -> tuple[Path, TrainConfig] | None:
         """Mark the run as running in this process; return its directory and config, or None if it was cancelled."""

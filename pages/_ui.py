@@ -7,11 +7,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 import bican
-from bican import charts, studio
+from bican import studio
 
 BENCH_JSON = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
 
@@ -162,14 +161,17 @@ def upload_png() -> np.ndarray | None:
 
 
 def drawn(drawing: np.ndarray | None) -> np.ndarray | None:
-    """The canvas's digit; kept in the session (`drawn_digit`, uint8 28x28) for the other inputs and pages.
+    """The canvas's digit. The last one drawn stays in the session (`drawn_digit`, uint8 28x28) for the Runs page,
+    even once the canvas is cleared; `canvas_blank` says whether it is still on the canvas.
 
     A canvas drawn again from kept strokes sends no pixels until the next stroke: until then, the kept digit is it.
     """
-    if drawing is None:
-        return st.session_state.get("drawn_digit")
-    st.session_state.drawn_digit = studio.from_canvas(drawing)
-    return st.session_state.drawn_digit
+    if drawing is not None:
+        digit = studio.from_canvas(drawing)
+        st.session_state.canvas_blank = digit is None
+        if digit is not None:
+            st.session_state.drawn_digit = digit
+    return None if st.session_state.get("canvas_blank", True) else st.session_state.get("drawn_digit")
 
 
 def linked(codec: bican.Codec) -> np.ndarray | None:
@@ -220,42 +222,6 @@ def open_archive() -> None:
     st.image(enlarge(bican.images.grid(digits[:100]), 4), caption="decoded" if len(digits) <= 100 else "the first 100")
 
 
-# --- explore --------------------------------------------------------------------------------------
-def latent_sliders(codec: bican.Codec, split: bican.data.Split | None) -> np.ndarray:
-    """One integer slider per latent over the prior's range, starting from a test digit's code."""
-    low, high = studio.symbol_range(codec)
-    base = None if split is None else int(st.number_input("Start from test digit", 0, len(split.images) - 1, 0,
-                                                          key="explore_base"))
-    keys = [f"latent_{codec.fingerprint}_{i}" for i in range(codec.latents)]
-    if st.session_state.get("explore_loaded") != (codec.fingerprint, base):
-        start = np.clip(0, low, high) if split is None else codec.symbols(split.images[base])[0]
-        st.session_state.update({key: int(v) for key, v in zip(keys, start)})
-        st.session_state.explore_loaded = (codec.fingerprint, base)
-    values = []
-    for row in range(0, len(keys), 8):  # rows of eight, so the sliders read in latent order
-        for column, i in zip(st.columns(8), range(row, min(row + 8, len(keys)))):
-            values.append(column.slider(f"y{i}", int(low[i]), int(high[i]), key=keys[i]))
-    return np.array(values)
-
-
-def show_code(codec: bican.Codec, symbols: np.ndarray) -> None:
-    bits, size = studio.code_cost(codec, symbols)
-    left, right = st.columns([1, 3])
-    left.image(enlarge(codec.reconstruct(symbols[None])[0]), caption="reconstruction")
-    right.metric("This code", f"{size} B actual", f"{bits:.1f} bits ideal", delta_color="off", delta_arrow="off")
-
-
-def interpolation(codec: bican.Codec, split: bican.data.Split) -> None:
-    """Two chosen test digits and the straight path between their codes, as a strip of reconstructions."""
-    a, b, n = st.columns(3)
-    first = a.number_input("From test digit", 0, len(split.images) - 1, 0, key="interp_from")
-    last = b.number_input("To test digit", 0, len(split.images) - 1, 1, key="interp_to")
-    steps = n.slider("Steps", 3, 16, 8, key="interp_steps")
-    path, recon = studio.interpolate(codec, split.images[first], split.images[last], steps)
-    bits = codec.ideal_bits(path)
-    st.image(enlarge(bican.images.grid(recon, columns=steps), 4), caption="ideal bits: " + ", ".join(f"{b:.0f}" for b in bits))
-
-
 # --- benchmark ----------------------------------------------------------------------------------
 def bench_path() -> Path:
     return Path(os.environ.get("BICAN_BENCH_JSON", BENCH_JSON))
@@ -278,25 +244,3 @@ def bench_results() -> dict | None:
         st.session_state.bench = codec_bench(progress=progress_bar("Starting…"))
         st.rerun()
     return None
-
-
-def rd_figure(rows: list[dict]) -> go.Figure:
-    """The docs' rate–distortion chart; the page lists the lossless codecs in a table instead."""
-    figure = go.Figure(charts.rd_figure(rows, lossless=False))
-    figure.update_layout(title=None, margin={"t": 30}, height=480)
-    return figure
-
-
-def show_bench(result: dict) -> None:
-    st.caption(f"Measured on {result.get('machine', 'an unnamed machine')}, {result.get('date', 'undated')}.")
-    rows = result.get("rate_distortion", [])
-    st.plotly_chart(rd_figure(rows), width="stretch")
-    lossless = [r for r in rows if r["psnr_db"] is None]
-    if lossless:
-        st.subheader("Lossless")
-        st.dataframe(lossless, column_order=["codec", "setting", "bytes_per_digit"], hide_index=True)
-    st.subheader("The seed's file sizes")
-    st.dataframe(result.get("file_sizes", []), hide_index=True)
-    if result.get("throughput"):
-        st.subheader("Throughput")
-        st.dataframe(result["throughput"], hide_index=True)

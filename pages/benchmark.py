@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from pages import _ui
+from pages import _bench, _ui
 
 st.title("Benchmark")
 result = _ui.bench_results()
 if result is not None:
-    _ui.show_bench(result)
+    _bench.show_bench(result)
