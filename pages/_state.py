@@ -2,14 +2,19 @@
 
 import streamlit as st
 
-# Widget values Streamlit would drop on a run that does not draw the widget: another page, or another input.
+# Widget values Streamlit drops at the end of a run that does not draw the widget: another page, or another input.
 KEPT = ("model", "source", "pick_by", "pick_index", "pick_class", "pick_nth", "explore_base", "interp_from",
         "interp_to", "interp_steps", "ladder_slow")
 
 
 def keep() -> None:
-    """Write each kept widget value back: a value set through session state is the session's own, and survives until
-    its widget is drawn again (Streamlit's documented way to keep widget values across pages)."""
+    """Copy each kept widget value to a key of the session's own, and give it back to a widget that lost it.
+
+    Runs first on every full run. A value changed in a fragment run is still there when the next full run starts, as
+    widget state is dropped only at the end of a run that did not draw the widget.
+    """
     for key in KEPT:
         if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+            st.session_state[f"kept:{key}"] = st.session_state[key]
+        elif f"kept:{key}" in st.session_state:
+            st.session_state[key] = st.session_state[f"kept:{key}"]

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _explore, _ui
+from pages import _latent, _ui
 
 st.title("Explore the latent space")
 codec = _ui.model_selector()
@@ -15,7 +15,7 @@ st.caption("A digit's code is a short row of integers, one per latent. Move one 
 @st.fragment
 def latents() -> None:
     """A slider move reruns only this, not the interpolation below."""
-    _explore.latent_view(codec, split)
+    _latent.latent_view(codec, split)
 
 
 latents()
@@ -23,4 +23,4 @@ st.header("Interpolation")
 if split is None:
     st.info("Interpolation walks between two MNIST test digits; fetch the test set above.")
 else:
-    _explore.interpolation(codec, split)
+    _latent.interpolation(codec, split)
