@@ -13,8 +13,8 @@ from . import data
 MAX_PIXELS = 4096 * 4096  # a small upload can still decompress into gigabytes; refuse before decoding
 WORK_SIDE = 512  # uploads are reduced to this many pixels a side first: a digit fits in 20x20 in the end
 BACKGROUND_SIDE = 64  # the background is estimated on a copy this small, where a stroke is a few pixels wide
-BACKGROUND_MEDIAN = 9  # that estimate's median window, in small pixels: several stroke widths
-INK_FLOOR = 24  # Otsu's threshold below this splits paper noise, not ink from paper
+BACKGROUND_MEDIAN = 15  # that estimate's median window, in small pixels: wider than two thick strokes side by side
+INK_FLOOR = 40  # ink weaker than this on average (of 255, relative to its paper) is paper grain
 
 
 def to_digit(image: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ def paper_ink(gray: np.ndarray) -> np.ndarray:
     ink = np.asarray(Image.fromarray(np.clip(ink, 0, 255).astype(np.uint8)).filter(ImageFilter.MedianFilter(3)))
     threshold = _otsu(ink)
     strong = ink[ink > threshold]
-    if threshold < INK_FLOOR or not len(strong):  # no stroke stands out of the paper: a blank page
+    if not len(strong) or strong.mean() < INK_FLOOR:  # what stands out is only paper grain: a blank page
         return np.zeros_like(ink)
     top = max(int(np.percentile(strong, 90)), threshold + 1)
     kept = np.where(ink > threshold, ink, 0).astype(np.int32)
@@ -132,7 +132,7 @@ def paper_ink(gray: np.ndarray) -> np.ndarray:
 
 
 def _background(gray: np.ndarray) -> np.ndarray:
-    """The paper without its strokes: a median over an eighth of the image, computed small and scaled back up."""
+    """The paper without its strokes: a median over a quarter of the image, computed small and scaled back up."""
     h, w = gray.shape
     scale = BACKGROUND_SIDE / max(h, w)
     small = Image.fromarray(gray).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)

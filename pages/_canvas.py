@@ -33,8 +33,8 @@ def draw() -> np.ndarray | None:
 def choose_source() -> str:
     """Draw, Pick or Upload; and Link while the URL carries a shared code, chosen once when a new code arrives."""
     code = st.query_params.get("code")
-    options = SOURCES + ([LINK] if code else [])
-    if code and st.session_state.get("link_seen") != code:
+    options = SOURCES + ([LINK] if code is not None else [])
+    if code is not None and st.session_state.get("link_seen") != code:
         st.session_state.link_seen = code
         st.session_state.source = LINK
     return st.radio("Input", options, horizontal=True, key="source")
