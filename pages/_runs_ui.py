@@ -324,6 +324,7 @@ def promoted_models(reg: runs.Registry) -> None:
     models = reg.models()
     if not models:
         st.caption("None yet: promote a run's best model above, and it joins the shipped models in Compress and Explore.")
+        show_flash("models")  # the last one removed
         return
     origin = {run.promoted: run.id for run in reg.runs() if run.promoted}
     st.dataframe([{"Model": name, "From run": origin.get(name, ""), "File size": f"{path.stat().st_size:,} B"}

@@ -15,5 +15,7 @@ if all_runs:
     with st.expander("Compare runs"):
         chosen = st.multiselect("Runs to overlay", [r.id for r in all_runs], default=[run_id])
         st.plotly_chart(ui.compare_figure(reg, chosen), key="compare")
+else:
+    ui.show_flash("run")  # the last run deleted: its message has no run left to sit beside
 st.subheader("Your promoted models")
 ui.promoted_models(reg)

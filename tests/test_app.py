@@ -429,3 +429,75 @@ def test_benchmark_headline_labels_and_tables(monkeypatch):
     sizes = at.dataframe[2].value
     assert all("_" not in column for frame in at.dataframe for column in frame.value.columns)
     assert sizes["Bytes"].iloc[0] == "18,269,443"
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def finished(tmp_path, monkeypatch):
+    """A registry under tmp_path holding one finished run with a best model (the default model's file)."""
+    import dataclasses
+
+    from conftest import Unstarted
+
+    from bican.config import preset
+
+    monkeypatch.setenv("BICAN_RUNS", str(tmp_path))
+    reg = Unstarted(tmp_path)
+    run = reg.launch(dataclasses.replace(preset("tiny"), max_steps=20), cuda=False)
+    reg._update(run.id, status="done")
+    (reg.run_dir(run.id) / "best.safetensors").write_bytes(bican.weights.available()[bican.DEFAULT_MODEL].read_bytes())
+    return reg, run.id
+
+
+def runs_page() -> AppTest:
+    return AppTest.from_file(str(PAGES / "runs.py"), default_timeout=120).run()
+
+
+def test_delete_asks_first_and_keep_keeps(finished):
+    reg, run_id = finished
+    at = runs_page()
+    at.button(key="delete").click().run()
+    assert reg.run_dir(run_id).exists() and f"Delete run {run_id}" in at.warning[0].value
+    at.button(key="confirm-no").click().run()
+    assert reg.run_dir(run_id).exists() and not at.warning
+    at.button(key="delete").click().run()
+    at.button(key="confirm-yes").click().run()
+    assert not reg.run_dir(run_id).exists() and [r.id for r in reg.runs()] == []
+    assert f"Deleted run {run_id}." in at.success[0].value
+
+
+def test_impossible_actions_are_disabled_with_their_reason(finished):
+    reg, run_id = finished
+    at = runs_page()
+    assert at.button(key="cancel").disabled and at.button(key="resume").disabled
+    assert not at.button(key="delete").disabled and not at.button(key="promote").disabled
+    captions = [c.value for c in at.caption]
+    assert "Cancel is not available: only a queued or running run can stop; this one is done." in captions
+    assert "Resume is not available: only a cancelled or interrupted run can resume; this one is done." in captions
+    (reg.run_dir(run_id) / "best.safetensors").unlink()
+    at.run()
+    assert at.button(key="promote").disabled
+    assert any("it has no best model yet" in c.value for c in at.caption)
+
+
+def test_promoted_models_are_listed_renamed_and_removed(finished, mnist_test):
+    reg, run_id = finished
+    at = runs_page()
+    at.text_input(key="promote-name").set_value("mine").run()
+    at.button(key="promote").click().run()
+    assert "Promoted as 'mine'" in at.success[0].value and "mine" in bican.available()
+    table = at.dataframe[-1].value
+    assert table["Model"].tolist() == ["mine"] and table["From run"].tolist() == [run_id]
+    at.text_input(key="model-new-name").set_value("mine-v2").run()
+    at.button(key="model-rename").click().run()
+    assert "Renamed 'mine' to 'mine-v2'." in at.success[0].value
+    assert "mine-v2" in bican.available() and "mine" not in bican.available()
+    assert reg.get(run_id).promoted == "mine-v2"
+    at.text_input(key="model-new-name").set_value("../evil").run()
+    at.button(key="model-rename").click().run()
+    assert "model names are" in at.error[0].value and "mine-v2" in bican.available()
+    at.button(key="model-remove").click().run()
+    assert "mine-v2" in bican.available()  # not before the confirmation
+    at.button(key="confirm-yes").click().run()
+    assert "mine-v2" not in bican.available() and reg.get(run_id).promoted == ""
+    assert "Removed 'mine-v2'." in at.success[0].value
