@@ -41,7 +41,7 @@ def rd_figure(rows: list[dict]) -> go.Figure:
     lossless codecs in a table instead."""
     figure = go.Figure(charts.rd_figure(rows, lossless=False))
     figure.update_traces(selector=lambda trace: trace.name.startswith("BiCAN"), mode="lines+markers+text",
-                         textposition="top left")
+                         textposition="top left", cliponaxis=False)
     figure.update_layout(title=None, margin={"t": 30}, height=480)
     return figure
 

@@ -129,16 +129,17 @@ def ladder_html(rungs: list[studio.Rung], slow: bool) -> str:
             "they are computed only when asked below.")
     return (f"**The ladder**: this digit by every shipped model, fewest bytes first, then JPEG and WebP at their "
             f"smallest setting (each a file of its own).{note}\n\n"
-            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 5)))
+            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 6)))
 
 
 def result_markdown(codec: bican.Codec, result: studio.Analysis, rungs: list[studio.Rung], slow: bool) -> str:
-    """Input, reconstruction and difference; the stream and every measure of it; its download and link; the ladder."""
+    """Input, reconstruction and difference; the stream; the ladder, in view at once; then every measure of the
+    stream, its download and its link."""
     return "\n\n".join([
-        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))), readings(result),
+        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
         f"**The stream: {len(result.stream)} bytes** with <code>{text(codec.name)}</code> ({codec.fingerprint})",
-        hex_lines(result.hex), bit_bars(result), measures(result), NOTES, download_link(codec, result),
-        share_link(codec, result), ladder_html(rungs, slow),
+        hex_lines(result.hex), ladder_html(rungs, slow), readings(result), bit_bars(result), measures(result), NOTES,
+        download_link(codec, result), share_link(codec, result),
     ])
 
 

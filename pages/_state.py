@@ -10,8 +10,8 @@ KEPT = ("model", "source", "pick_by", "pick_index", "pick_class", "pick_nth", "e
 def keep() -> None:
     """Copy each kept widget value to a key of the session's own, and give it back to a widget that lost it.
 
-    Runs first on every full run. A value changed in a fragment run is still there when the next full run starts, as
-    widget state is dropped only at the end of a run that did not draw the widget.
+    Runs first on every run, full or fragment: each change to a widget starts one, and a page switch drops the widget
+    values of the page left before the next page's script starts.
     """
     for key in KEPT:
         if key in st.session_state:

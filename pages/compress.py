@@ -2,18 +2,19 @@
 
 import streamlit as st
 
-from pages import _canvas
+from pages import _canvas, _state
 
 st.title("Compress a digit")
 st.markdown("bican is a learned compressor for handwritten digits: a small neural network turns a 28x28 digit into "
             "a handful of bytes, and another turns those bytes back into a digit. The bytes below are the real "
             "stream, not an estimate. Draw a digit, then compare the models in the ladder, or share it as a link.")
-chooser = st.container()  # the model selector, filled after the canvas so the canvas appears before torch loads
+chooser = st.columns([2, 3])[0].container()  # the model selector, filled after the canvas, so the canvas shows first
 
 
 @st.fragment
 def workspace() -> None:
     """The input and its result. A stroke reruns only this fragment, not the model selector and the uploader."""
+    _state.keep()
     left, right = st.columns([2, 3], gap="large")
     with left:
         source = _canvas.choose_source()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _latent, _ui
+from pages import _latent, _state, _ui
 
 st.title("Explore the latent space")
 codec = _ui.model_selector()
@@ -15,6 +15,7 @@ st.caption("A digit's code is a short row of integers, one per latent. Move one 
 @st.fragment
 def latents() -> None:
     """A slider move reruns only this, not the interpolation below."""
+    _state.keep()
     _latent.latent_view(codec, split)
 
 
