@@ -87,14 +87,16 @@ def png_digit(content: bytes) -> np.ndarray:
 def _decoded(content: bytes) -> np.ndarray:
     """The PNG as uint8 grayscale, at most WORK_SIDE pixels a side, transparency as black background.
 
-    Every step is Pillow's uint8 work on the largest image only once: a 4096x4096 RGBA upload (64 MB decoded) is
-    reduced before any numpy copy is made, so its cost stays near one decoded frame (measured in docs/BENCHMARKS.md).
+    Every step is Pillow's uint8 work, and the full-size image is decoded once and reduced before any other copy: a
+    4096x4096 RGBA upload (64 MB decoded) costs about one decoded frame (measured in docs/BENCHMARKS.md).
     """
     try:
         with Image.open(io.BytesIO(content)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ValueError(f"{img.width}x{img.height} is too large for a digit")
-            img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "L")
+            img.load()
+            if img.mode not in ("L", "RGB", "RGBA"):  # palette, 16-bit, 1-bit: one conversion, in the largest size
+                img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "L")
     except UnidentifiedImageError:
         raise ValueError("not a readable PNG (not an image file at all)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:

@@ -123,9 +123,9 @@ import resource, sys, time
 from bican import images
 content = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
+start = time.process_time()
 digit = images.png_digit(content)
-print(time.perf_counter() - start, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, digit.max())
+print(time.process_time() - start, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, digit.max())
 """
 
 
@@ -142,6 +142,7 @@ def test_a_large_upload_costs_little_time_and_memory(tmp_path):
     assert size < 1 << 20
     out = subprocess.run([sys.executable, "-c", COST, str(tmp_path / "big.png")], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent).stdout.split()
-    seconds, extra_mb, ink = float(out[0]), float(out[1]), int(out[2])
+    cpu_seconds, extra_mb, ink = float(out[0]), float(out[1]), int(out[2])
     assert ink > 200  # the digit is found
-    assert extra_mb < 300 and seconds < 2.0, (seconds, extra_mb)
+    # CPU time, not wall time: on a shared machine the wait for a core is not the upload's cost.
+    assert extra_mb < 300 and cpu_seconds < 2.0, (cpu_seconds, extra_mb)
