@@ -154,26 +154,42 @@ def ladder_names(slow: bool) -> list[str]:
     return sorted(names, key=lambda n: (n == "seed", n))
 
 
-def rung(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Rung:
-    streams, _ = codec.encode(digit)
-    recon = codec.decode(streams)[0]
-    return Rung(codec.name, model_words(codec.name), len(streams[0]), recon, psnr(digit, recon),
-                int(probabilities(classifier, recon[None])[0].argmax()))
+def _rung(name: str, setting: str, size: int, digit: np.ndarray, recon: np.ndarray) -> dict:
+    return {"name": name, "setting": setting, "size": size, "recon": recon, "psnr_db": psnr(digit, recon)}
 
 
-def classical(digit: np.ndarray, classifier: Classifier) -> list[Rung]:
+def _coded(codec: Codec, digit: np.ndarray) -> dict:
+    """One model's rung. The reconstruction comes from the symbols: the stream decodes to exactly these (the coder
+    is lossless, and its tests hold it to that), so decoding it again would only cost time on every stroke."""
+    symbols = codec.symbols(digit)
+    size = len(codec.encode_symbols(symbols)[0])
+    return _rung(codec.name, model_words(codec.name), size, digit, codec.reconstruct(symbols)[0])
+
+
+def _classical(digit: np.ndarray) -> list[dict]:
     """JPEG and WebP at their smallest setting, each the digit as its own file (headers and all)."""
     out = []
     for name, fmt, setting, options in SMALLEST:
         [size], decoded = baselines.per_image(digit[None], fmt, **options)
-        out.append(Rung(name, setting, size, decoded[0], psnr(digit, decoded[0]),
-                        int(probabilities(classifier, decoded)[0].argmax())))
+        out.append(_rung(name, setting, size, digit, decoded[0]))
     return out
 
 
-def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False) -> list[Rung]:
-    """The digit by every shipped rung, fewest bytes first, then JPEG and WebP at their smallest."""
-    return [rung(load_cached(name), digit, classifier) for name in ladder_names(slow)] + classical(digit, classifier)
+def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False, done: Analysis | None = None,
+           model: str | None = None) -> list[Rung]:
+    """The digit by every shipped rung, fewest bytes first, then JPEG and WebP at their smallest.
+
+    Args:
+        digit: uint8 [28, 28].
+        classifier: reads the class of every rung's reconstruction, all in one call.
+        slow: include the rungs with an inverting encoder (see ladder_names).
+        done: the analysis of this digit by the model named `model`, reused as that model's rung.
+        model: the name of the model `done` belongs to.
+    """
+    rungs = [_rung(name, model_words(name), len(done.stream), digit, done.recon) if done is not None and name == model
+             else _coded(load_cached(name), digit) for name in ladder_names(slow)] + _classical(digit)
+    classes = probabilities(classifier, np.stack([r["recon"] for r in rungs])).argmax(axis=1)
+    return [Rung(**r, predicted=int(c)) for r, c in zip(rungs, classes)]
 
 
 def share_query(codec: Codec, stream: bytes) -> str:

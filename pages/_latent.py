@@ -30,8 +30,8 @@ def _load(codec: bican.Codec, split: bican.data.Split | None, base: int | None) 
 def latent_view(codec: bican.Codec, split: bican.data.Split | None) -> None:
     """The start digit and the reconstruction of the code on the left; one slider per latent on the right, each
     with its cost in bits as it moves."""
-    base = None if split is None else int(st.number_input(f"Start from test digit ({span(len(split.images))})", 0,
-                                                          len(split.images) - 1, key="explore_base"))
+    base = None if split is None else int(st.columns([2, 3])[0].number_input(
+        f"Start from test digit ({span(len(split.images))})", 0, len(split.images) - 1, key="explore_base"))
     if st.session_state.get("explore_loaded") != (codec.fingerprint, base):
         _load(codec, split, base)
     picture, controls = st.columns([1, 2], gap="large")

@@ -153,6 +153,6 @@ def show_empty_result() -> None:
 def show_analysis(codec: bican.Codec, classifier, digit: np.ndarray) -> None:
     slow = st.session_state.get("ladder_slow", False)
     result = studio.analyse(codec, digit, classifier)
-    rungs = studio.ladder(digit, classifier, slow)
+    rungs = studio.ladder(digit, classifier, slow, done=result, model=codec.name)
     st.markdown(result_markdown(codec, result, rungs, slow), unsafe_allow_html=True)
     st.toggle("Add the inverting rungs (about a second each per digit)", key="ladder_slow")

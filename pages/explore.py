@@ -5,7 +5,7 @@ import streamlit as st
 from pages import _latent, _state, _ui
 
 st.title("Explore the latent space")
-codec = _ui.model_selector()
+codec = _ui.model_selector(st.columns([2, 3])[0])
 split = _ui.test_set()
 st.header("Latent symbols")
 st.caption("A digit's code is a short row of integers, one per latent. Move one and watch the reconstruction change, "
