@@ -37,6 +37,12 @@ def classify(classifier: Classifier, digits: np.ndarray) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def probabilities(classifier: Classifier, digits: np.ndarray) -> np.ndarray:
+    """The classifier's probability of each class [N, 10] for uint8 digits [N, 28, 28]."""
+    return torch.softmax(classifier(torch.from_numpy(np.ascontiguousarray(digits))), dim=1).numpy()
+
+
 def train(out: Path, epochs: int = 4, progress: Callable[[int, float], Any] | None = None, seed: int = 0) -> float:
     """Train the classifier on the 60k training digits; save it; return test accuracy."""
     torch.manual_seed(seed)

@@ -1,4 +1,4 @@
-"""Images in and out: MNIST-style centring of any drawing, PNG and idx input, PNG grids."""
+"""Images in and out: MNIST-style centring of any drawing, photos of paper made ink-only, PNG and idx input, grids."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from . import data
 
 MAX_PIXELS = 4096 * 4096  # a small upload can still decompress into gigabytes; refuse before decoding
+WORK_SIDE = 512  # uploads are reduced to this many pixels a side first: a digit fits in 20x20 in the end
+BACKGROUND_SIDE = 64  # the background is estimated on a copy this small, where a stroke is a few pixels wide
+BACKGROUND_MEDIAN = 15  # that estimate's median window, in small pixels: wider than two thick strokes side by side
+INK_FLOOR = 40  # ink weaker than this on average (of 255, relative to its paper) is paper grain
 
 
 def to_digit(image: np.ndarray) -> np.ndarray:
@@ -75,18 +79,82 @@ def read_digits(path: Path) -> np.ndarray:
 
 
 def png_digit(content: bytes) -> np.ndarray:
-    """uint8 28x28 from PNG bytes: an MNIST-style 28x28 grayscale is kept as is, anything else is centred MNIST-style."""
+    """uint8 28x28 from PNG bytes: an MNIST-style 28x28 grayscale is kept as is; anything else, a drawing, a scan or
+    a photo of paper, is normalised (see `paper_ink`) and centred MNIST-style."""
+    gray = _decoded(content)
+    if gray.shape == (28, 28) and gray.mean() <= 127:
+        return gray
+    return to_digit(paper_ink(gray))
+
+
+def _decoded(content: bytes) -> np.ndarray:
+    """The PNG as uint8 grayscale, at most WORK_SIDE pixels a side, transparency as black background.
+
+    Every step is Pillow's uint8 work, and the full-size image is decoded once and reduced before any other copy: a
+    4096x4096 RGBA upload (64 MB decoded) costs about one decoded frame (measured in docs/BENCHMARKS.md).
+    """
     try:
         with Image.open(io.BytesIO(content)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ValueError(f"{img.width}x{img.height} is too large for a digit")
-            array = np.array(img.convert("RGBA" if "A" in img.mode else "L"))  # writable, for torch
+            img.load()
+            if img.mode not in ("L", "RGB", "RGBA"):  # palette, 16-bit, 1-bit: one conversion, in the largest size
+                img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "L")
     except UnidentifiedImageError:
         raise ValueError("not a readable PNG (not an image file at all)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable PNG ({exc})") from exc
-    plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127
-    return array if plain else to_digit(array)
+    factor = -(-max(img.size) // WORK_SIDE)
+    if factor > 1:
+        img = img.reduce(factor)  # box averaging, in uint8
+    if img.mode == "RGBA":
+        img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img)
+    return np.array(img.convert("L"))  # writable, for torch
+
+
+def paper_ink(gray: np.ndarray) -> np.ndarray:
+    """The ink of a digit photographed or scanned on paper, as bright strokes on a black background.
+
+    Uneven light and grey paper defeat a global threshold (the whole page is "ink" after inversion). So: estimate the
+    background with a median far wider than a stroke, divide it out (light falls on paper and ink alike), pick the
+    ink's side (the rarer, stronger deviation: dark ink on paper or light strokes on black), clear sensor noise with a
+    3x3 median, and keep only what lies above Otsu's threshold of what remains, stretched to full strength.
+    """
+    gray = np.asarray(gray, np.uint8)
+    background = _background(gray).astype(np.int32)
+    signed = gray.astype(np.int32) - background
+    dark = -np.percentile(signed, 0.1) > np.percentile(signed, 99.9)
+    # Dark ink is measured relative to its paper: the same pen gives the same ink under bright and dim light.
+    ink = (-signed * 255) // np.maximum(background, 16) if dark else signed
+    ink = np.asarray(Image.fromarray(np.clip(ink, 0, 255).astype(np.uint8)).filter(ImageFilter.MedianFilter(3)))
+    threshold = _otsu(ink)
+    strong = ink[ink > threshold]
+    if not len(strong) or strong.mean() < INK_FLOOR:  # what stands out is only paper grain: a blank page
+        return np.zeros_like(ink)
+    top = max(int(np.percentile(strong, 90)), threshold + 1)
+    kept = np.where(ink > threshold, ink, 0).astype(np.int32)
+    return np.clip(kept * 255 // top, 0, 255).astype(np.uint8)
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """The paper without its strokes: a median over a quarter of the image, computed small and scaled back up."""
+    h, w = gray.shape
+    scale = BACKGROUND_SIDE / max(h, w)
+    small = Image.fromarray(gray).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    smooth = small.filter(ImageFilter.MedianFilter(BACKGROUND_MEDIAN))
+    return np.asarray(smooth.resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _otsu(values: np.ndarray) -> int:
+    """The threshold that best splits uint8 values into two classes (Otsu, 1979)."""
+    counts = np.bincount(values.ravel(), minlength=256).astype(np.float64)  # 256 bins, not the image
+    levels = np.arange(256)
+    weight = np.cumsum(counts)
+    mass = np.cumsum(counts * levels)
+    total, total_mass = weight[-1], mass[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * weight - total * mass) ** 2 / (weight * (total - weight))
+    return int(np.nanargmax(between[:-1]))
 
 
 def grid(digits: np.ndarray, columns: int = 10) -> np.ndarray:

@@ -60,6 +60,14 @@ class CdfTables:
         """Ideal code length in bits of each row of int symbols [N, L], its component's index included."""
         return self.component_bits(symbols).min(axis=1)
 
+    def latent_bits(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each row's ideal bits go: each latent's -log2 probability [N, L] under the row's chosen component,
+        and that component's index [N] (bits summing with the latents' to `bits`)."""
+        idx = np.asarray(symbols, np.int64) - self.low
+        chosen = self.components(symbols)
+        per_latent = self._symbol_bits[np.arange(idx.shape[1]), idx, chosen[:, None]]
+        return per_latent, _bits(np.diff(self.mix))[chosen]
+
 
 def _bits(freq: np.ndarray) -> np.ndarray:
     return -np.log2(freq / float(1 << PRECISION))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, TrainConfig
-from .paths import CLASSIFIER, model_dirs, runs_root
+from .paths import CLASSIFIER, model_dirs, promoted_dir, runs_root
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
@@ -316,6 +316,36 @@ class Registry:
             tmp.unlink()
         self._update(run_id, promoted=name)
         return target
+
+    def models(self) -> dict[str, Path]:
+        """The promoted models under this root, by name."""
+        return {path.stem: path for path in sorted(promoted_dir(self.root).glob("*.safetensors"))}
+
+    def _model(self, name: str) -> Path:
+        path = self.models().get(name) if isinstance(name, str) else None
+        if path is None:
+            raise RunError(f"no promoted model is named {name!r}")
+        return path
+
+    def rename_model(self, name: str, new: str) -> Path:
+        """Give a promoted model another name (the same rule as promote's); its run records the new name."""
+        source = self._model(name)
+        check_model_name(new, model_dirs(self.root))
+        target = source.with_name(f"{new}.safetensors")
+        try:
+            os.link(source, target)  # fails if the name exists, atomically
+        except FileExistsError:
+            raise RunError(f"a promoted model named {new!r} already exists") from None
+        source.unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = ? WHERE promoted = ?", (new, name))
+        return target
+
+    def remove_model(self, name: str) -> None:
+        """Delete a promoted model's file; the run it came from keeps its own best model and can promote it again."""
+        self._model(name).unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = '' WHERE promoted = ?", (name,))
 
     # --- the trainer's side -------------------------------------------------------------------
     def begin(self, run_id: str, pid: int) -> tuple[Path, TrainConfig] | None:

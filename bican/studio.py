@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from . import images
-from .classifier import Classifier, classify
-from .codec import Codec, check_digits
+from . import baselines, bitstream, images, weights
+from .classifier import Classifier, probabilities
+from .codec import Codec, check_digits, load_cached
 from .evaluate import psnr, round_trip, ssim
 
 RAW_BYTES = 28 * 28
+UNSURE = 0.6  # below this top-class probability, the classifier is not sure the image is a digit at all
+# The classical codecs at their smallest setting, each digit its own file: what a 28x28 costs without a learned model.
+SMALLEST = (("JPEG", "JPEG", "quality 1", {"quality": 1}), ("WebP", "WEBP", "quality 0", {"quality": 0, "method": 6}))
+MAX_CODE_BYTES = 256  # a shared code is one digit's stream: the seed's 200 bytes is the longest
 
 
 @dataclass(frozen=True)
@@ -23,13 +28,26 @@ class Analysis:
     symbols: np.ndarray  # int64 [L], the latent code
     stream: bytes  # the per-digit stream the coder wrote
     ideal_bits: float  # cross-entropy of the code under the prior
+    latent_bits: np.ndarray  # float [L]: each latent's share of the ideal bits
     recon: np.ndarray  # uint8 [28, 28], decoded from `stream`
     psnr_db: float
     ssim: float
     png_bytes: int  # the same input digit as an optimized PNG
-    predicted: int  # classifier on the input
-    predicted_recon: int  # classifier on the reconstruction
+    probabilities: np.ndarray  # float [2, 10]: the classifier's on the input, then on the reconstruction
     recompresses: bool  # encoding the reconstruction gives the same stream
+
+    @property
+    def predicted(self) -> int:
+        return int(self.probabilities[0].argmax())
+
+    @property
+    def predicted_recon(self) -> int:
+        return int(self.probabilities[1].argmax())
+
+    @property
+    def unsure(self) -> bool:
+        """The classifier doubts the input is a digit."""
+        return float(self.probabilities[0].max()) < UNSURE
 
     @property
     def difference(self) -> np.ndarray:
@@ -38,6 +56,18 @@ class Analysis:
     @property
     def hex(self) -> str:
         return hex_text(self.stream)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One digit through one codec of the ladder: a shipped model, or a classical codec at its smallest setting."""
+
+    name: str
+    setting: str  # what the size is, in words
+    size: int  # bytes of the digit's stream or file
+    recon: np.ndarray  # uint8 [28, 28]
+    psnr_db: float
+    predicted: int
 
 
 def from_canvas(rgba: np.ndarray | None) -> np.ndarray | None:
@@ -53,9 +83,114 @@ def analyse(codec: Codec, digit: np.ndarray, classifier: Classifier) -> Analysis
     digit = check_digits(digit)[0]
     trip = round_trip(codec, digit)
     [stream], [again], recon = trip.streams, trip.again, trip.recon[0]
-    predicted, predicted_recon = classify(classifier, np.stack([digit, recon])).tolist()
-    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), recon, psnr(digit, recon),
-                    ssim(digit[None], recon[None]), png_size(digit), predicted, predicted_recon, again == stream)
+    return Analysis(digit, trip.symbols[0], stream, float(trip.bits[0]), latent_bits(codec, trip.symbols)[0], recon,
+                    psnr(digit, recon), ssim(digit[None], recon[None]), png_size(digit),
+                    probabilities(classifier, np.stack([digit, recon])), again == stream)
+
+
+def top(probs: np.ndarray, k: int = 3) -> list[tuple[int, float]]:
+    """The k likeliest classes of one row of probabilities, likeliest first."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(int(c), float(probs[c])) for c in order]
+
+
+def latent_bits(codec: Codec, symbols: np.ndarray) -> np.ndarray:
+    """Each latent's ideal bits [N, L]: -log2 of its symbol's probability under the component that codes the row.
+
+    The component's index is not a latent; its bits are the rest of `codec.ideal_bits`. The seed's fixed code spends
+    8 bits on every latent.
+    """
+    symbols = np.asarray(symbols, np.int64)
+    if codec.tables is None:
+        return np.full(symbols.shape, 8.0)
+    return codec.tables.latent_bits(symbols)[0]
+
+
+def archive_overhead(codec: Codec, stream: bytes) -> int:
+    """Bytes a one-digit .bican file adds to the stream: magic, format version, model fingerprint, count and CRC32."""
+    return len(bitstream.pack(bytes.fromhex(codec.fingerprint), 1, stream)) - len(stream)
+
+
+def is_shipped(name: str) -> bool:
+    path = weights.available().get(name)
+    return path is not None and path.parent == weights.SHIPPED
+
+
+def model_words(name: str) -> str:
+    """A model's name with its size in words, and whose it is."""
+    if not is_shipped(name):
+        return f"{name} (yours, promoted from a run)"
+    if name == "seed":
+        return "seed (200 bytes per digit, the original fixed 8-bit code)"
+    size = re.fullmatch(r"entropy-0*(\d+)b", name)
+    return f"{name} (about {size[1]} bytes per digit)" if size else name
+
+
+def ladder_names(slow: bool) -> list[str]:
+    """The shipped models from fewest to most bytes; those with an inverting encoder only when `slow`.
+
+    Inverting encoders descend on the decoder's input for each digit: about a second a digit on one core (measured in
+    docs/BENCHMARKS.md), where the others take 10 to 20 ms. A stroke must answer at once, so those wait to be asked.
+    """
+    names = [n for n in weights.available() if is_shipped(n) and (slow or not load_cached(n).invert)]
+    return sorted(names, key=lambda n: (n == "seed", n))
+
+
+def _rung(name: str, setting: str, size: int, digit: np.ndarray, recon: np.ndarray) -> dict:
+    return {"name": name, "setting": setting, "size": size, "recon": recon, "psnr_db": psnr(digit, recon)}
+
+
+def _coded(codec: Codec, digit: np.ndarray) -> dict:
+    """One model's rung. The reconstruction comes from the symbols: the stream decodes to exactly these (the coder
+    is lossless, and its tests hold it to that), so decoding it again would only cost time on every stroke."""
+    symbols = codec.symbols(digit)
+    size = len(codec.encode_symbols(symbols)[0])
+    return _rung(codec.name, model_words(codec.name), size, digit, codec.reconstruct(symbols)[0])
+
+
+def _classical(digit: np.ndarray) -> list[dict]:
+    """JPEG and WebP at their smallest setting, each the digit as its own file (headers and all)."""
+    out = []
+    for name, fmt, setting, options in SMALLEST:
+        [size], decoded = baselines.per_image(digit[None], fmt, **options)
+        out.append(_rung(name, setting, size, digit, decoded[0]))
+    return out
+
+
+def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False, done: Analysis | None = None,
+           model: str | None = None) -> list[Rung]:
+    """The digit by every shipped rung, fewest bytes first, then JPEG and WebP at their smallest.
+
+    Args:
+        digit: uint8 [28, 28].
+        classifier: reads the class of every rung's reconstruction, all in one call.
+        slow: include the rungs with an inverting encoder (see ladder_names).
+        done: the analysis of this digit by the model named `model`, reused as that model's rung.
+        model: the name of the model `done` belongs to.
+    """
+    rungs = [_rung(name, model_words(name), len(done.stream), digit, done.recon) if done is not None and name == model
+             else _coded(load_cached(name), digit) for name in ladder_names(slow)] + _classical(digit)
+    classes = probabilities(classifier, np.stack([r["recon"] for r in rungs])).argmax(axis=1)
+    return [Rung(**r, predicted=int(c)) for r, c in zip(rungs, classes)]
+
+
+def share_query(codec: Codec, stream: bytes) -> str:
+    """The URL query that carries a digit: its model's name and its stream as hex."""
+    return f"?model={codec.name}&code={stream.hex()}"
+
+
+def from_code(codec: Codec, code: str) -> np.ndarray:
+    """The digit a shared code decodes to, uint8 [28, 28]; ValueError for anything this model did not write."""
+    try:
+        stream = bytes.fromhex(code)
+    except ValueError:
+        raise ValueError(f"the code {code[:40]!r} is not hex (pairs of 0-9, a-f)") from None
+    if not stream or len(stream) > MAX_CODE_BYTES:
+        raise ValueError(f"a shared code holds 1 to {MAX_CODE_BYTES} bytes, not {len(stream)}")
+    try:
+        return codec.decode([stream])[0]
+    except bitstream.BitstreamError as exc:
+        raise ValueError(f"the code is not a digit written by {codec.name}: {exc}") from None
 
 
 def png_size(digit: np.ndarray) -> int:

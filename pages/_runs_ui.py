@@ -268,34 +268,106 @@ def live_run(reg: runs.Registry, run_id: str) -> None:
 
 
 # --- Runs page: actions --------------------------------------------------------------------------
-def act(action, *args, done: str) -> None:
-    """Run a registry action; report its outcome after the page reruns with the new state."""
+def act(action, *args, done: str, where: str) -> None:
+    """Run a registry action; report its outcome beside the buttons at `where`, after the page reruns."""
     try:
         action(*args)
-        st.session_state["runs_flash"] = ("success", done)
+        st.session_state["runs_flash"] = (where, "success", done)
     except (runs.RunError, OSError) as exc:
-        st.session_state["runs_flash"] = ("error", str(exc))
+        st.session_state["runs_flash"] = (where, "error", str(exc))
     st.rerun()
 
 
-def show_flash() -> None:
-    kind, message = st.session_state.pop("runs_flash", (None, None))
-    if kind:
-        getattr(st, kind)(message)
+def show_flash(where: str) -> None:
+    """The last action's outcome, if it came from the buttons at `where`."""
+    flash = st.session_state.get("runs_flash")
+    if flash and flash[0] == where:
+        del st.session_state["runs_flash"]
+        getattr(st, flash[1])(flash[2])
+
+
+def blocked(reg: runs.Registry, run: runs.Run) -> dict[str, str | None]:
+    """Why each action cannot apply to this run now; None where it can."""
+    return {
+        "cancel": None if run.status in runs.ACTIVE else f"only a queued or running run can stop; this one is {run.status}",
+        "resume": None if run.status in runs.RESUMABLE
+        else f"only a cancelled or interrupted run can resume; this one is {run.status}",
+        "delete": "it is running: cancel it first" if run.status == "running" else None,
+        "promote": None if (reg.run_dir(run.id) / "best.safetensors").exists()
+        else "it has no best model yet: one appears after its first validated epoch",
+    }
+
+
+def _button(where, label: str, key: str, why: str | None, help: str) -> bool:
+    """A button that is disabled, with its reason below it, when its action cannot apply."""
+    clicked = where.button(label, key=key, disabled=why is not None, help=help)
+    if why is not None:
+        where.caption(f"{label} is not available: {why}.")
+    return clicked
+
+
+def confirm(key: str, question: str, action, *args, done: str, where: str) -> None:
+    """A destructive action's second step: the question, then Yes (does it) or Keep (forgets it)."""
+    if st.session_state.get("confirm") != key:
+        return
+    with st.container(border=True, key="confirm-box"):
+        st.warning(question)
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete", key="confirm-yes", type="primary"):
+            del st.session_state["confirm"]
+            act(action, *args, done=done, where=where)
+        if no.button("Keep it", key="confirm-no"):
+            del st.session_state["confirm"]
+            st.rerun()
 
 
 def run_actions(reg: runs.Registry, run_id: str) -> None:
+    """Cancel, resume, delete and promote, each disabled with its reason where it cannot apply to the run."""
+    try:
+        why = blocked(reg, reg.get(run_id))
+    except runs.RunError as exc:
+        st.info(str(exc))
+        return
     cancel, resume, delete = st.columns(3)
-    if cancel.button("Cancel", key="cancel", help="SIGTERM: the trainer saves a checkpoint and stops"):
-        act(reg.cancel, run_id, done=f"Asked run {run_id} to stop; it checkpoints first.")
-    if resume.button("Resume", key="resume", help="continue a cancelled or interrupted run from its checkpoint"):
-        act(reg.resume, run_id, done=f"Run {run_id} is queued to resume.")
-    if delete.button("Delete", key="delete", help="remove the run and its files"):
-        act(reg.delete, run_id, done=f"Deleted run {run_id}.")
+    if _button(cancel, "Cancel", "cancel", why["cancel"], "SIGTERM: the trainer saves a checkpoint and stops"):
+        act(reg.cancel, run_id, done=f"Asked run {run_id} to stop; it checkpoints first.", where="run")
+    if _button(resume, "Resume", "resume", why["resume"], "continue a cancelled or interrupted run from its checkpoint"):
+        act(reg.resume, run_id, done=f"Run {run_id} is queued to resume.", where="run")
+    if _button(delete, "Delete", "delete", why["delete"], "remove the run and its files, after you confirm"):
+        st.session_state["confirm"] = f"run:{run_id}"
+    confirm(f"run:{run_id}", f"Delete run {run_id} with its checkpoints, events and samples? This cannot be undone.",
+            reg.delete, run_id, done=f"Deleted run {run_id}.", where="run")
+    show_flash("run")
     name, go_button = st.columns([3, 1], vertical_alignment="bottom")
-    model_name = name.text_input("Promote as model", placeholder="e.g. entropy-mine", key="promote-name")
-    if go_button.button("Promote", key="promote"):
-        act(reg.promote, run_id, model_name, done=f"Promoted as {model_name!r}: pick it in Compress and Explore.")
+    model_name = name.text_input("Promote as model", placeholder="e.g. entropy-mine", key="promote-name",
+                                 disabled=why["promote"] is not None)
+    if _button(go_button, "Promote", "promote", why["promote"], "copy the run's best model into your models"):
+        act(reg.promote, run_id, model_name, done=f"Promoted as {model_name!r}: pick it in Compress and Explore.",
+            where="promote")
+    show_flash("promote")
+
+
+
+def promoted_models(reg: runs.Registry) -> None:
+    """Your promoted models: listed, renamed, removed (after a confirmation)."""
+    models = reg.models()
+    if not models:
+        st.caption("None yet: promote a run's best model above, and it joins the shipped models in Compress and Explore.")
+        show_flash("models")  # the last one removed
+        return
+    origin = {run.promoted: run.id for run in reg.runs() if run.promoted}
+    st.dataframe([{"Model": name, "From run": origin.get(name, ""), "File size": f"{path.stat().st_size:,} B"}
+                  for name, path in models.items()], hide_index=True, key="models-table")
+    chosen, new_name, rename, remove = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    name = chosen.selectbox("Promoted model", list(models), key="model-pick")
+    target = new_name.text_input("New name", placeholder="e.g. entropy-mine-v2", key="model-new-name")
+    if rename.button("Rename", key="model-rename", disabled=not target, help="type a new name first"):
+        act(reg.rename_model, name, target, done=f"Renamed {name!r} to {target!r}.", where="models")
+    if remove.button("Remove", key="model-remove", help="delete the model file, after you confirm"):
+        st.session_state["confirm"] = f"model:{name}"
+    confirm(f"model:{name}", f"Remove your model {name!r}? Its run keeps its own best model and can promote it again.",
+            reg.remove_model, name, done=f"Removed {name!r}.", where="models")
+    show_flash("models")
 
 
 def compare_figure(reg: runs.Registry, run_ids: list[str]) -> go.Figure:

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from pages import _learning, _ui
+from pages import _bench, _learning, _ui
 
 st.title("Benchmark")
 result = _ui.bench_results()
 if result is not None:
     result = {**result, "rate_distortion": result["rate_distortion"] + _learning.promoted_rows(_learning.registry())}
-    _ui.show_bench(result)
+    _bench.show_bench(result)

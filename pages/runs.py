@@ -1,4 +1,4 @@
-"""Runs: every run with live curves; cancel, resume, compare, promote and delete."""
+"""Runs: every run with live curves; cancel, resume, compare, promote and delete; your promoted models."""
 
 import streamlit as st
 
@@ -6,7 +6,6 @@ from pages import _learning
 from pages import _runs_ui as ui
 
 st.title("Runs")
-ui.show_flash()
 reg = ui.registry()
 all_runs = ui.run_table(reg)
 if all_runs:
@@ -18,3 +17,7 @@ if all_runs:
     with st.expander("Compare runs"):
         chosen = st.multiselect("Runs to overlay", [r.id for r in all_runs], default=[run_id])
         st.plotly_chart(ui.compare_figure(reg, chosen), key="compare")
+else:
+    ui.show_flash("run")  # the last run deleted: its message has no run left to sit beside
+st.subheader("Your promoted models")
+ui.promoted_models(reg)

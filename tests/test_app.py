@@ -72,7 +72,7 @@ def test_picking_digit_n_shows_its_bytes(codec, mnist_test):
     assert f"| {expected.psnr_db:.1f} dB | {expected.ssim:.3f} | {expected.predicted} → {expected.predicted_recon} | " in html
     assert ("| ✓ same bytes |" if expected.recompresses else "| ✗ other bytes |") in html
     images = shown_images(at)
-    assert list(images) == ["input", "reconstruction", "|difference|"]
+    assert list(images)[:3] == ["input", "reconstruction", "|difference|"]
     for image, digit in zip(images.values(), [expected.digit, expected.recon, expected.difference]):
         assert np.array_equal(image, digit)
 
@@ -165,11 +165,11 @@ def test_explore_sliders_move_the_code(codec, mnist_test):
 def test_explore_interpolation_strip(codec, mnist_test):
     at = page("explore")
     at.slider(key="interp_steps").set_value(5).run()
-    strip = at.image[-1]
+    caption = at.image[-1].proto.imgs[0].caption
     ends = codec.symbols(mnist_test.images[:2])
-    assert strip.proto.imgs[0].caption.startswith("ideal bits: ")
-    assert len(strip.proto.imgs[0].caption.split(",")) == 5
-    assert strip.proto.imgs[0].caption.endswith(f"{codec.ideal_bits(ends[1:])[0]:.0f}")
+    assert caption.startswith("From test digit 0 to 1 in 5 steps: each frame decodes the code a fraction of the way")
+    bits = caption.split("Ideal bits of each frame's code: ")[1].split(", ")
+    assert len(bits) == 5 and bits[-1] == f"{codec.ideal_bits(ends[1:])[0]:.0f}"
 
 
 BENCH = {
@@ -194,7 +194,7 @@ def test_benchmark_reads_stored_results(tmp_path, monkeypatch):
     [curve] = figure["data"]
     assert (curve["name"], curve["x"], curve["y"]) == ("bican", [5.0, 8.0], [19.0, 21.0])
     assert "test machine" in at.caption[0].value
-    assert len(at.dataframe) == 3  # lossless, file sizes, throughput
+    assert len(at.dataframe) == 4  # lossy, lossless, file sizes, throughput
 
 
 def test_benchmark_without_results_offers_to_compute(tmp_path, monkeypatch):
@@ -204,3 +204,306 @@ def test_benchmark_without_results_offers_to_compute(tmp_path, monkeypatch):
     (tmp_path / "missing.json").write_text("{not json")
     at.run()
     assert "not readable JSON" in at.error[0].value
+
+
+# --- orientation, ladder, inside the code ---------------------------------------------------------
+def picked(index: int) -> AppTest:
+    at = page("compress")
+    at.radio(key="source").set_value("Pick").run()
+    at.number_input(key="pick_index").set_value(index).run()
+    assert not at.exception
+    return at
+
+
+def result_html(at: AppTest) -> str:
+    [html] = results(at)
+    return html
+
+
+@pytest.fixture
+def promoted(tmp_path, monkeypatch):
+    """A promoted model named `mine` (a copy of the default one), as a run's promote leaves it."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "mine.safetensors").write_bytes(bican.weights.available()[bican.DEFAULT_MODEL].read_bytes())
+    monkeypatch.setenv("BICAN_RUNS", str(tmp_path))
+    return models
+
+
+def test_compress_page_explains_itself(promoted, mnist_test):
+    at = picked(3)
+    assert "learned compressor" in at.markdown[0].value and "real" in at.markdown[0].value
+    chooser = at.selectbox(key="model")
+    assert chooser.format_func(bican.DEFAULT_MODEL) == "entropy-08b (about 8 bytes per digit)"
+    assert chooser.format_func("entropy-03b") == "entropy-03b (about 3 bytes per digit)"
+    assert chooser.format_func("mine") == "mine (yours, promoted from a run)"
+    assert "seed" in chooser.options[-1] or any("original fixed 8-bit code" in o for o in chooser.options)
+    assert not at.sidebar.selectbox  # on the page, in reach on a phone
+    assert chooser.help and "bytes" in chooser.help
+    html = result_html(at)
+    for term in ("<b>PSNR</b>: peak signal-to-noise ratio", "<b>SSIM</b>: structural similarity", "<b>Ideal</b>:",
+                 "<b>Recompression</b>:", "<b>Class</b>:"):
+        assert term in html
+
+
+def test_ladder_shows_every_fast_rung_then_the_slow_ones_on_request(codec, mnist_test):
+    at = picked(7)
+    digit = mnist_test.images[7]
+    fast = [n for n in bican.available() if studio.is_shipped(n) and not bican.codec.load_cached(n).invert]
+    assert list(shown_images(at))[3:] == sorted(fast, key=lambda n: (n == "seed", n)) + ["JPEG", "WebP"]
+    html = result_html(at)
+    assert "entropy-12b" not in list(shown_images(at)) and "computed only when asked" in html
+    classifier = bican.load_classifier()
+    for name in fast:  # each rung's bytes, image and class, computed here through the codec's own round trip
+        rung_codec = bican.codec.load_cached(name)
+        [stream], _ = rung_codec.encode(digit)
+        recon = rung_codec.decode([stream])[0]
+        reads = int(studio.probabilities(classifier, recon[None])[0].argmax())
+        assert f"<b>{name}</b><br>{len(stream):,} B · {bican.evaluate.psnr(digit, recon):.1f} dB · reads {reads}" in html
+        assert np.array_equal(shown_images(at)[name], recon)
+    jpeg = len(bican.images.encode(digit, "JPEG", quality=1))
+    webp = len(bican.images.encode(digit, "WEBP", quality=0, method=6))
+    assert f"<b>JPEG</b><br>{jpeg:,} B" in html and f"<b>WebP</b><br>{webp:,} B" in html
+    assert jpeg > 100 > len(codec.encode(digit)[0][0])  # the contrast the ladder exists to show
+    at.toggle(key="ladder_slow").set_value(True).run()
+    names = list(shown_images(at))[3:]
+    assert "entropy-12b" in names and "entropy-21b" in names and "computed only when asked" not in result_html(at)
+
+
+def test_bits_per_latent_are_the_priors_and_sum_to_the_ideal(codec, mnist_test):
+    at = picked(11)
+    html = result_html(at)
+    bars = [float(b) for b in re.findall(r'class="bican-bit" title="y\d+: ([\d.]+) bits"', html)]
+    symbols = codec.symbols(mnist_test.images[11])
+    per_latent, index = codec.tables.latent_bits(symbols)
+    assert bars == [float(f"{b:.1f}") for b in per_latent[0]] and len(bars) == codec.latents
+    assert per_latent.sum() + index[0] == pytest.approx(codec.ideal_bits(symbols)[0])
+    assert f"choosing the mixture component takes {index[0]:.1f} bits more" in html
+
+
+def test_classifier_top_three_and_warnings(codec, mnist_test):
+    at = picked(0)
+    probs = studio.probabilities(bican.load_classifier(), mnist_test.images[:1])[0]
+    [(first, p1), (second, p2), (third, p3)] = studio.top(probs)
+    assert f"reads the input as {first} ({p1:.0%}), {second} ({p2:.0%}), {third} ({p3:.0%})" in result_html(at)
+    assert "⚠️" not in result_html(at)
+    noise = (np.random.default_rng(0).random((28, 28)) > 0.7).astype(np.uint8) * 255
+    assert studio.analyse(codec, noise, bican.load_classifier()).unsure
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="png_upload").set_value(("noise.png", png(noise), "image/png")).run()
+    assert "This does not look much like a digit" in result_html(at)
+
+
+def test_a_changed_class_is_said_beside_the_result(mnist_test):
+    low = bican.load("entropy-03b")
+    classifier = bican.load_classifier()
+    index = next(i for i in range(300) if (a := studio.analyse(low, mnist_test.images[i], classifier)).predicted
+                 != a.predicted_recon)
+    at = picked(index)
+    at.selectbox(key="model").set_value("entropy-03b").run()
+    assert "The class changed" in result_html(at)
+
+
+# --- state, links, small things ---------------------------------------------------------------------
+def test_the_drawing_and_the_upload_survive_switching_input(codec, mnist_test):
+    at = page("compress")
+    at.session_state["canvas"] = canvas_state(studio.canvas_of(mnist_test.images[42]))
+    at.run()
+    drawn = shown_hex(at)
+    assert np.array_equal(at.session_state["drawn_digit"], studio.from_canvas(studio.canvas_of(mnist_test.images[42])))
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="png_upload").set_value(("five.png", png(mnist_test.images[0]), "image/png")).run()
+    uploaded = shown_hex(at)
+    at.radio(key="source").set_value("Draw").run()
+    assert shown_hex(at) == drawn
+    assert at.session_state["canvas_initial"] == {"objects": [{"type": "path"}]}  # the strokes go back to the canvas
+    at.radio(key="source").set_value("Upload").run()
+    assert shown_hex(at) == uploaded == studio.hex_text(codec.encode(mnist_test.images[0])[0][0])
+
+
+def test_share_link_opens_the_digit(codec, mnist_test):
+    at = picked(99)
+    stream = codec.encode(mnist_test.images[99])[0][0]
+    query = f"?model={codec.name}&amp;code={stream.hex()}"
+    assert f'<a class="bican-share" href="{query}">' in result_html(at)
+    opened = AppTest.from_file(str(PAGES / "compress.py"), default_timeout=120)
+    opened.query_params.update(model=codec.name, code=stream.hex())
+    opened.run()
+    assert not opened.exception and opened.radio(key="source").value == "Link"
+    assert shown_hex(opened) == studio.hex_text(stream)  # the decoded digit compresses to the same bytes
+    assert np.array_equal(shown_images(opened)["input"], codec.decode([stream])[0])
+    assert f"Decoded from the link: {len(stream)} bytes of {codec.name}" in [c.value for c in opened.caption]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"model": "entropy-08b", "code": "zz"}, "is not hex"),
+    ({"model": "entropy-08b", "code": ""}, "holds 1 to 256 bytes"),
+    ({"model": "entropy-08b", "code": "ff" * 300}, "holds 1 to 256 bytes"),
+    ({"model": "nope", "code": "0102"}, "needs model 'nope', which is not installed"),
+])
+def test_a_bad_link_gives_one_clear_line(params, message):
+    at = AppTest.from_file(str(PAGES / "compress.py"), default_timeout=120)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception and len(at.error) == 1 and message in at.error[0].value
+
+
+def test_a_foreign_code_gives_one_clear_line(mnist_test):
+    seed_stream = bican.load("seed").encode(mnist_test.images[5])[0][0]  # 200 bytes: no entropy-03b stream
+    at = AppTest.from_file(str(PAGES / "compress.py"), default_timeout=120)
+    at.query_params.update(model="entropy-03b", code=seed_stream.hex())
+    at.run()
+    assert not at.exception and len(at.error) == 1 and "not a digit written by entropy-03b" in at.error[0].value
+
+
+def test_download_says_its_size_and_why(codec, mnist_test):
+    html = result_html(picked(5))
+    [data] = re.findall(r'href="data:application/octet-stream;base64,([^"]+)"', html)
+    archive = base64.b64decode(data)
+    stream = codec.encode(mnist_test.images[5])[0][0]
+    assert (f"({len(archive)} B: the {len(stream)}-byte stream plus {len(archive) - len(stream)} B that let any copy "
+            "of bican check and decode it alone: magic, format version, model fingerprint, digit count and CRC32)") in html
+
+
+def test_number_inputs_show_their_ranges(mnist_test):
+    at = picked(0)
+    assert at.number_input(key="pick_index").label == "Test digit (0–9,999)"
+    at.radio(key="pick_by").set_value("class").run()
+    members = int((mnist_test.labels == 0).sum())
+    assert at.number_input(key="pick_nth").label == f"Which 0 (0–{members - 1:,})"
+
+
+def test_a_model_file_name_cannot_inject_html(tmp_path, monkeypatch, mnist_test):
+    name = "x`<img src=x onerror=alert(1)>`"
+    (tmp_path / f"{name}.safetensors").write_bytes(bican.weights.available()["entropy-03b"].read_bytes())
+    monkeypatch.setenv("BICAN_MODELS", str(tmp_path))
+    at = picked(2)
+    at.selectbox(key="model").set_value(name).run()
+    html = result_html(at)
+    assert not at.exception and "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+# --- photos of paper ----------------------------------------------------------------------------------
+def test_a_photo_of_paper_becomes_its_digit(mnist_test):
+    from test_images import photo
+
+    at = page("compress")
+    at.radio(key="source").set_value("Upload").run()
+    index = int(np.flatnonzero(mnist_test.labels == 3)[0])
+    at.file_uploader(key="png_upload").set_value(("photo.png", photo(mnist_test.images[index], 1), "image/png")).run()
+    assert not at.exception
+    assert "reads the input as 3 (" in result_html(at)
+    blank = photo(np.zeros((28, 28), np.uint8), 2)
+    at.file_uploader(key="png_upload").set_value(("paper.png", blank, "image/png")).run()
+    assert "paper.png: no ink found" in at.error[0].value
+
+
+# --- explore and benchmark ----------------------------------------------------------------------------
+def test_explore_shows_each_latents_cost_the_original_and_resets(codec, mnist_test):
+    at = page("explore")
+    code = codec.symbols(mnist_test.images[0])[0]
+    costs = [c.value for c in at.caption if c.value.endswith(" bits")]
+    assert costs == [f"{b:.1f} bits" for b in studio.latent_bits(codec, code[None])[0]]
+    assert at.image[0].proto.imgs[0].caption == "left: the test digit · right: what this code decodes to"
+    moved = code.copy()
+    moved[3] = codec.high[3] if code[3] != codec.high[3] else codec.low[3]
+    at.slider[3].set_value(int(moved[3])).run()
+    costs = [c.value for c in at.caption if c.value.endswith(" bits")]
+    assert costs[3] == f"{studio.latent_bits(codec, moved[None])[0][3]:.1f} bits"
+    at.button(key="explore_reset").click().run()
+    assert [s.value for s in at.slider][:codec.latents] == code.tolist()
+
+
+def test_benchmark_headline_labels_and_tables(monkeypatch):
+    monkeypatch.delenv("BICAN_BENCH_JSON", raising=False)
+    at = page("benchmark")
+    rows = json.loads(Path(studio.__file__).parent.parent.joinpath("docs", "bench.json").read_text())["rate_distortion"]
+    ours = next(r for r in rows if r["setting"] == bican.DEFAULT_MODEL)
+    webp = min((r for r in rows if r["codec"] == "WebP"), key=lambda r: r["bytes_per_digit"])
+    headline = at.subheader[0].value
+    assert headline.startswith(f"{bican.DEFAULT_MODEL} stores a digit in {ours['bytes_per_digit']:.1f} B at "
+                               f"{ours['psnr_db']:.1f} dB; WebP needs {webp['bytes_per_digit']:,.0f} B")
+    assert "JPEG never gets that small" in headline
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    ladder = next(t for t in figure["data"] if t["name"] == "BiCAN")
+    assert "text" in ladder["mode"] and bican.DEFAULT_MODEL in ladder["text"]
+    lossy = at.dataframe[0].value
+    assert list(lossy.columns) == ["Codec", "Setting", "Bytes per digit", "PSNR (dB)", "SSIM", "Classifier accuracy",
+                                   "Recompresses"]
+    row = lossy[lossy["Setting"] == bican.DEFAULT_MODEL].iloc[0]
+    assert row["SSIM"] == f"{ours['ssim']:.3f}" and row["Classifier accuracy"] == f"{ours['classifier_accuracy']:.1%}"
+    sizes = at.dataframe[2].value
+    assert all("_" not in column for frame in at.dataframe for column in frame.value.columns)
+    assert sizes["Bytes"].iloc[0] == "18,269,443"
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def finished(tmp_path, monkeypatch):
+    """A registry under tmp_path holding one finished run with a best model (the default model's file)."""
+    import dataclasses
+
+    from conftest import Unstarted
+
+    from bican.config import preset
+
+    monkeypatch.setenv("BICAN_RUNS", str(tmp_path))
+    reg = Unstarted(tmp_path)
+    run = reg.launch(dataclasses.replace(preset("tiny"), max_steps=20), cuda=False)
+    reg._update(run.id, status="done")
+    (reg.run_dir(run.id) / "best.safetensors").write_bytes(bican.weights.available()[bican.DEFAULT_MODEL].read_bytes())
+    return reg, run.id
+
+
+def runs_page() -> AppTest:
+    return AppTest.from_file(str(PAGES / "runs.py"), default_timeout=120).run()
+
+
+def test_delete_asks_first_and_keep_keeps(finished):
+    reg, run_id = finished
+    at = runs_page()
+    at.button(key="delete").click().run()
+    assert reg.run_dir(run_id).exists() and f"Delete run {run_id}" in at.warning[0].value
+    at.button(key="confirm-no").click().run()
+    assert reg.run_dir(run_id).exists() and not at.warning
+    at.button(key="delete").click().run()
+    at.button(key="confirm-yes").click().run()
+    assert not reg.run_dir(run_id).exists() and [r.id for r in reg.runs()] == []
+    assert f"Deleted run {run_id}." in at.success[0].value
+
+
+def test_impossible_actions_are_disabled_with_their_reason(finished):
+    reg, run_id = finished
+    at = runs_page()
+    assert at.button(key="cancel").disabled and at.button(key="resume").disabled
+    assert not at.button(key="delete").disabled and not at.button(key="promote").disabled
+    captions = [c.value for c in at.caption]
+    assert "Cancel is not available: only a queued or running run can stop; this one is done." in captions
+    assert "Resume is not available: only a cancelled or interrupted run can resume; this one is done." in captions
+    (reg.run_dir(run_id) / "best.safetensors").unlink()
+    at.run()
+    assert at.button(key="promote").disabled
+    assert any("it has no best model yet" in c.value for c in at.caption)
+
+
+def test_promoted_models_are_listed_renamed_and_removed(finished, mnist_test):
+    reg, run_id = finished
+    at = runs_page()
+    at.text_input(key="promote-name").set_value("mine").run()
+    at.button(key="promote").click().run()
+    assert "Promoted as 'mine'" in at.success[0].value and "mine" in bican.available()
+    table = at.dataframe[-1].value
+    assert table["Model"].tolist() == ["mine"] and table["From run"].tolist() == [run_id]
+    at.text_input(key="model-new-name").set_value("mine-v2").run()
+    at.button(key="model-rename").click().run()
+    assert "Renamed 'mine' to 'mine-v2'." in at.success[0].value
+    assert "mine-v2" in bican.available() and "mine" not in bican.available()
+    assert reg.get(run_id).promoted == "mine-v2"
+    at.text_input(key="model-new-name").set_value("../evil").run()
+    at.button(key="model-rename").click().run()
+    assert "model names are" in at.error[0].value and "mine-v2" in bican.available()
+    at.button(key="model-remove").click().run()
+    assert "mine-v2" in bican.available()  # not before the confirmation
+    at.button(key="confirm-yes").click().run()
+    assert "mine-v2" not in bican.available() and reg.get(run_id).promoted == ""
+    assert "Removed 'mine-v2'." in at.success[0].value

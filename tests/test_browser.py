@@ -42,7 +42,8 @@ def codec() -> bican.Codec:
 def test_drawing_shows_the_bytes_and_the_reconstruction(page, codec):
     drive.stroke(page, 1)
     expect(page.locator(drive.HEX)).to_be_visible()
-    expect(page.locator(".st-key-result img")).to_have_count(3)
+    # The input, its reconstruction and their difference, then the ladder: each fast rung, JPEG and WebP.
+    expect(page.locator(".st-key-result img")).to_have_count(3 + len(studio.ladder_names(slow=False)) + 2)
     expect(page.locator(".st-key-result").get_by_text("reconstruction", exact=True)).to_be_visible()
     # The bytes the app shows are the ones this process computes from the pixels the browser drew.
     expect(page.locator(drive.HEX)).to_have_text(drive.expected_hex(codec, drive.drawn_pixels(page)))

@@ -32,7 +32,8 @@ def test_analysis_matches_the_codec(codec, classifier, mnist_test):
 def test_difference_and_hex():
     digit = np.zeros((28, 28), np.uint8)
     digit[3, 4] = 200
-    result = studio.Analysis(digit, np.zeros(2), b"\x00\xab" * 9, 1.0, np.full((28, 28), 50, np.uint8), 0, 0, 0, 0, 0, True)
+    result = studio.Analysis(digit, np.zeros(2), b"\x00\xab" * 9, 1.0, np.zeros(2), np.full((28, 28), 50, np.uint8), 0, 0,
+                             0, np.full((2, 10), 0.1), True)
     assert result.difference[3, 4] == 150 and result.difference[0, 0] == 50
     assert result.hex == "00 ab " * 7 + "00 ab\n00 ab"
 
@@ -62,3 +63,24 @@ def test_code_cost(codec, mnist_test):
     bits, size = studio.code_cost(codec, symbols[0])
     assert bits == pytest.approx(codec.ideal_bits(symbols)[0])
     assert size == len(codec.encode_symbols(symbols)[0])
+
+
+def test_model_words_say_the_size():
+    assert studio.model_words("entropy-08b") == "entropy-08b (about 8 bytes per digit)"
+    assert studio.model_words("entropy-21b") == "entropy-21b (about 21 bytes per digit)"
+    assert studio.model_words("seed").startswith("seed (200 bytes per digit")
+
+
+def test_the_ladder_leaves_the_inverting_rungs_for_later():
+    fast, every = studio.ladder_names(slow=False), studio.ladder_names(slow=True)
+    assert set(every) - set(fast) == {n for n in every if bican.codec.load_cached(n).invert} == {"entropy-12b", "entropy-21b"}
+    assert every[-1] == "seed" and every[0] == "entropy-03b"
+
+
+def test_a_code_decodes_and_a_foreign_one_is_refused(mnist_test):
+    codec = bican.load(bican.DEFAULT_MODEL)
+    [stream], _ = codec.encode(mnist_test.images[4])
+    assert np.array_equal(studio.from_code(codec, stream.hex()), codec.decode([stream])[0])
+    assert studio.share_query(codec, stream) == f"?model={codec.name}&code={stream.hex()}"
+    with pytest.raises(ValueError, match="not a digit written by"):
+        studio.from_code(codec, bican.load("seed").encode(mnist_test.images[4])[0][0].hex())

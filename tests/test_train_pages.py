@@ -74,8 +74,10 @@ def test_runs_page_lists_runs_and_reports_refused_actions(runs_root, tmp_path_fa
     run = reg.launch(CFG, cuda=False)
     at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=60).run()
     assert not at.exception and at.dataframe[0].value["run"].tolist() == [run.id]
-    at.button(key="resume").click().run()
-    assert "only cancelled or interrupted runs can be resumed" in at.error[0].value
+    assert at.button(key="resume").disabled and at.button(key="promote").disabled
+    reg._update(run.id, status="done")
+    (reg.run_dir(run.id) / "best.safetensors").write_bytes(b"")
+    at.run()
     at.text_input(key="promote-name").set_value("taken")
     at.button(key="promote").click().run()
     assert "exists already" in at.error[0].value
