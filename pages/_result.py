@@ -15,6 +15,7 @@ import streamlit as st
 
 import bican
 from bican import studio
+from pages._ui import HEX_CLASS
 
 CAPTIONS = ("input", "reconstruction", "|difference|")
 DOWNLOAD = "Download as .bican"
@@ -28,8 +29,9 @@ NOTES = ("<small><b>Stream</b>: the bytes stored for this digit. <b>Ideal</b>: t
 
 
 def text(value: object) -> str:
-    """Any string for the HTML below: escaped, backticks and markdown emphasis included, so it stays plain text."""
-    return escape(str(value)).replace("`", "&#96;").replace("*", "&#42;").replace("_", "&#95;")
+    """Any string for the HTML below, as plain text: every character but letters, digits and spaces becomes an HTML
+    entity, so that it forms neither a tag nor markdown (a backtick would end a code span, brackets make a link)."""
+    return "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in str(value))
 
 
 def png_url(digit: np.ndarray) -> str:
@@ -57,7 +59,7 @@ def _alts(pairs: list[tuple[np.ndarray, str]]):
 
 def hex_lines(hex_text: str) -> str:
     """Inline code, line by line: a code block would load a syntax highlighter for plain hex."""
-    return (f'<div class="{studio.HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in hex_text.splitlines())
+    return (f'<div class="{HEX_CLASS}">' + "<br>".join(f"<code>{line}</code>" for line in hex_text.splitlines())
             + "</div>")
 
 
