@@ -25,7 +25,7 @@ def numbers(line: str) -> list[float]:
 
 def test_readme_example_runs_and_prints_what_it_says(tmp_path, mnist_test):
     code, shown = readme_example()
-    env = {**os.environ, "BICAN_DATA": str(data.default_root().resolve()),
+    env = {**os.environ, "BICAN_DATA": str(data.raw_dir().parents[1].resolve()),  # the root above MNIST/raw
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=600)
