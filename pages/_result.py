@@ -29,9 +29,9 @@ NOTES = ("<small><b>Stream</b>: the bytes stored for this digit. <b>Ideal</b>: t
 
 
 def text(value: object) -> str:
-    """Any string for the HTML below, as plain text: every character but letters, digits and spaces becomes an HTML
+    """Any string for the HTML below, as plain text: every character but letters, digits, spaces, '-' and '.' becomes an HTML
     entity, so that it forms neither a tag nor markdown (a backtick would end a code span, brackets make a link)."""
-    return "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in str(value))
+    return "".join(c if c.isalnum() or c in " -." else f"&#{ord(c)};" for c in str(value))
 
 
 def png_url(digit: np.ndarray) -> str:
