@@ -83,8 +83,8 @@ def png_digit(content: bytes) -> np.ndarray:
             array = np.array(img.convert("RGBA" if "A" in img.mode else "L"))  # writable, for torch
     except UnidentifiedImageError:
         raise ValueError("not a readable PNG (not an image file at all)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"not a readable PNG ({exc})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:  # PIL's SyntaxError:
+        raise ValueError(f"not a readable PNG ({exc})") from exc  # a broken chunk, found by tools/fuzz.py
     plain = array.ndim == 2 and array.shape == (28, 28) and array.mean() <= 127
     return array if plain else to_digit(array)
 

@@ -12,7 +12,7 @@ import torch
 from numpy.lib import format as npy_format
 from streamlit.testing.v1 import AppTest
 
-from bican import bitstream, codec, weights
+from bican import bitstream, codec, images, weights
 from bican.bitstream import BitstreamError
 from bican.config import ModelConfig
 from bican.model import BiCAN
@@ -95,6 +95,12 @@ def test_cli_turns_each_known_traceback_into_one_error_line(tmp_path, damaged_mo
     assert "cannot be loaded" in one_line_error(bican("decompress", tmp_path / "theirs.bican", "-o", tmp_path / "x.npy",
                                                       env={"BICAN_MODELS": str(models)}))
 
+
+
+def test_a_png_with_a_broken_chunk_is_a_value_error():
+    """Found by tools/fuzz.py: an IDAT cut short, then garbage read as a chunk, made PIL raise SyntaxError."""
+    with pytest.raises(ValueError, match="not a readable PNG"):
+        images.png_digit((Path(__file__).parent / "data" / "broken-chunk.png").read_bytes())
 
 
 # --- the studio -----------------------------------------------------------------------------------
