@@ -102,8 +102,8 @@ def _decoded(content: bytes) -> np.ndarray:
                 img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "L")
     except UnidentifiedImageError:
         raise ValueError("not a readable PNG (not an image file at all)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"not a readable PNG ({exc})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:  # PIL's SyntaxError:
+        raise ValueError(f"not a readable PNG ({exc})") from exc  # a broken chunk, found by tools/fuzz.py
     factor = -(-max(img.size) // WORK_SIDE)
     if factor > 1:
         img = img.reduce(factor)  # box averaging, in uint8

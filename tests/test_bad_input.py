@@ -12,7 +12,7 @@ import torch
 from numpy.lib import format as npy_format
 from streamlit.testing.v1 import AppTest
 
-from bican import bitstream, codec, weights
+from bican import bitstream, codec, images, weights
 from bican.bitstream import BitstreamError
 from bican.config import ModelConfig
 from bican.model import BiCAN
@@ -97,6 +97,12 @@ def test_cli_turns_each_known_traceback_into_one_error_line(tmp_path, damaged_mo
 
 
 
+def test_a_png_with_a_broken_chunk_is_a_value_error():
+    """Found by tools/fuzz.py: an IDAT cut short, then garbage read as a chunk, made PIL raise SyntaxError."""
+    with pytest.raises(ValueError, match="not a readable PNG"):
+        images.png_digit((Path(__file__).parent / "data" / "broken-chunk.png").read_bytes())
+
+
 # --- the studio -----------------------------------------------------------------------------------
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 
@@ -132,3 +138,14 @@ def test_a_model_name_cannot_put_html_into_the_result(tmp_path, monkeypatch):
     [html] = [m.value for m in at.markdown if "The stream:" in m.value]
     assert "<img src=x" not in html and "](javascript" not in html and "`" not in html
     assert "&#60;img" in html  # the name is still shown, as text
+
+
+@pytest.mark.parametrize("name", ["runs", "train"])
+def test_pages_with_a_corrupt_registry_say_so_and_keep_working(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("BICAN_RUNS", str(tmp_path))
+    (tmp_path / "registry.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120).run()
+    if name == "train":  # the form works; only starting a run needs the registry
+        at.button[0].click().run()
+    assert not at.exception
+    assert any("run registry" in e.value and "runs reindex" in e.value for e in at.error), [e.value for e in at.error]
