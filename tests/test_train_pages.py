@@ -88,7 +88,9 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("runs")
     reg = Unstarted(root)
-    run = reg.launch(dataclasses.replace(CFG, epochs=2, max_steps=0, batch_size=2048), cuda=False)
+    cfg = dataclasses.replace(CFG, epochs=2, max_steps=0, batch_size=4096,
+                              model=dataclasses.replace(CFG.model, width=4, hidden=16))
+    run = reg.launch(cfg, cuda=False)
     out, cfg = reg.begin(run.id, os.getpid())
     with reg.writer(run.id) as writer:
         assert cli._fit(cfg, out, False, writer) == 0
