@@ -24,8 +24,9 @@ from .model import BiCAN
 
 Event = dict[str, Any]
 # torch's threads for a run the app launches, beside the studio on the same machine. Measured on the 2-core machine
-# with the studio open in chromium and a stroke drawn every second (tools/train_threads.py, docs/BENCHMARKS.md):
-# MEASURED_PLACEHOLDER
+# with the studio open in chromium and a stroke drawn every second (tools/train_threads.py, 2026-12-02, machine load
+# 27 to 33 from other jobs): a quick-preset step took 2,723 and 1,155 ms (median of 20, two rounds) on 1 thread, and
+# 13,535 and 34,072 ms on 2. Split work waits for the slowest core, and a shared core is always slow: one thread.
 SHARED_THREADS = 1
 TEST_POINT = 1000  # test digits that measure a finished run's point on the rate–distortion chart (about a second)
 Listener = Callable[[Event], None]

@@ -45,7 +45,7 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_text("Train", exact=True).click()
         expect(page.get_by_text("Estimated")).to_be_visible()
-        expect(page.get_by_text("quick: entropy family")).to_be_visible()  # the default preset
+        expect(page.get_by_test_id("stSelectbox").first).to_contain_text("quick: entropy family")  # the default
         for label, value in (("Width (channels of the first convolution)", "8"), ("Epochs", "2")):
             field = page.get_by_label(label)
             field.fill(value)

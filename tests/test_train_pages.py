@@ -92,7 +92,9 @@ def trained(tmp_path_factory):
     reg = Unstarted(root)
     # collapse_db 0: two epochs of so small a model stay near the mean digit's PSNR, which the collapse check reads as
     # a collapse.
-    run = reg.launch(dataclasses.replace(CFG, epochs=2, max_steps=0, batch_size=2048, collapse_db=0), cuda=False)
+    cfg = dataclasses.replace(CFG, epochs=2, max_steps=0, batch_size=4096, collapse_db=0,
+                              model=dataclasses.replace(CFG.model, width=4, hidden=16))
+    run = reg.launch(cfg, cuda=False)
     out, cfg = reg.begin(run.id, os.getpid())
     with reg.writer(run.id) as writer:
         assert cli._fit(cfg, out, False, writer) == 0
