@@ -131,7 +131,7 @@ def ladder_html(rungs: list[studio.Rung], slow: bool) -> str:
             "computed only when asked below.")
     return (f"**The ladder**: this digit by every shipped model, fewest bytes first, then JPEG and WebP at their "
             f"smallest (each a file of its own).<small>{note}</small>\n\n"
-            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 6)))
+            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 7)))
 
 
 def result_markdown(codec: bican.Codec, result: studio.Analysis, rungs: list[studio.Rung], slow: bool) -> str:
