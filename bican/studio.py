@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import numpy as np
 import torch
@@ -195,7 +194,7 @@ def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False, done: 
 
 def share_query(codec: Codec, stream: bytes) -> str:
     """The URL query that carries a digit: its model's name and its stream as hex."""
-    return "?" + urlencode({"model": codec.name, "code": stream.hex()})  # a name may hold "&" or "#"
+    return f"?model={codec.name}&code={stream.hex()}"
 
 
 def from_code(codec: Codec, code: str) -> np.ndarray:
