@@ -8,7 +8,7 @@ element with inline images. Every string from a file or a name is escaped before
 from __future__ import annotations
 
 import base64
-from html import escape
+from html import escape, unescape
 
 import numpy as np
 import streamlit as st
@@ -51,9 +51,10 @@ def panels(pairs: list[tuple[np.ndarray, str]], columns: int | None = None, widt
 
 
 def _alts(pairs: list[tuple[np.ndarray, str]]):
-    """Each panel's alt text: its caption's first line, without markup."""
+    """Each panel's alt text: its caption's first line as plain text (markup dropped, entities decoded; `panels`
+    escapes it again for the attribute)."""
     for image, caption in pairs:
-        yield image, caption, caption.split("<br>")[0].replace("<b>", "").replace("</b>", "")
+        yield image, caption, unescape(caption.split("<br>")[0].replace("<b>", "").replace("</b>", ""))
 
 
 def hex_lines(hex_text: str) -> str:
