@@ -8,7 +8,7 @@ element with inline images. Every string from a file or a name is escaped before
 from __future__ import annotations
 
 import base64
-from html import escape
+from html import escape, unescape
 
 import numpy as np
 import streamlit as st
@@ -19,6 +19,7 @@ from pages._ui import HEX_CLASS
 
 CAPTIONS = ("input", "reconstruction", "|difference|")
 DOWNLOAD = "Download as .bican"
+MAIN_WIDTH = "75%"  # of the result column, for input, reconstruction and difference: the ladder stays in view below
 NOTES = ("<small><b>Stream</b>: the bytes stored for this digit. <b>Ideal</b>: the code's information content under "
          "the prior; the coder's flush makes the stream a little longer. <b>Raw</b>: the 28x28 pixels as bytes. "
          "<b>PNG</b>: the same input as an optimized grayscale PNG, lossless. <b>PSNR</b>: peak signal-to-noise ratio "
@@ -38,7 +39,7 @@ def png_url(digit: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(bican.images.png(digit)).decode()
 
 
-def panels(pairs: list[tuple[np.ndarray, str]], columns: int | None = None) -> str:
+def panels(pairs: list[tuple[np.ndarray, str]], columns: int | None = None, width: str = "100%") -> str:
     """Digits side by side as HTML, each inline as its 28x28 PNG, in equal columns; captions may hold HTML.
 
     The browser enlarges them, pixelated (nearest-neighbour: every pixel a crisp square), so a panel is a few hundred
@@ -47,14 +48,15 @@ def panels(pairs: list[tuple[np.ndarray, str]], columns: int | None = None) -> s
     figures = "".join(f'<figure style="margin:0;text-align:center"><img src="{png_url(image)}" alt="{escape(alt)}" '
                       'style="width:100%;aspect-ratio:1;object-fit:fill;image-rendering:pixelated">'
                       f"<figcaption>{caption}</figcaption></figure>" for image, caption, alt in _alts(pairs))
-    return (f'<div style="display:grid;grid-template-columns:repeat({columns or len(pairs)},1fr);gap:1rem">'
-            f"{figures}</div>")
+    return (f'<div style="display:grid;grid-template-columns:repeat({columns or len(pairs)},1fr);gap:0.75rem;'
+            f'width:{width}">{figures}</div>')
 
 
 def _alts(pairs: list[tuple[np.ndarray, str]]):
-    """Each panel's alt text: its caption's first line, without markup."""
+    """Each panel's alt text: its caption's first line as plain text (markup dropped, entities decoded; `panels`
+    escapes it again for the attribute)."""
     for image, caption in pairs:
-        yield image, caption, caption.split("<br>")[0].replace("<b>", "").replace("</b>", "")
+        yield image, caption, unescape(caption.split("<br>")[0].replace("<b>", "").replace("</b>", ""))
 
 
 def hex_lines(hex_text: str) -> str:
@@ -122,23 +124,24 @@ def share_link(codec: bican.Codec, result: studio.Analysis) -> str:
 
 
 def rung_caption(rung: studio.Rung) -> str:
-    return f"<b>{text(rung.name)}</b><br>{rung.size:,} B · {rung.psnr_db:.1f} dB · reads {rung.predicted}"
+    return (f"<b>{text(rung.name)}</b><br><small>{rung.size:,} B · {rung.psnr_db:.1f} dB · reads {rung.predicted}"
+            "</small>")
 
 
 def ladder_html(rungs: list[studio.Rung], slow: bool) -> str:
     """The same digit by every shipped rung and by JPEG and WebP at their smallest, side by side."""
-    note = ("" if slow else " The inverting rungs (entropy-12b, entropy-21b) take about a second each per digit, so "
-            "they are computed only when asked below.")
+    note = ("" if slow else " The inverting rungs, entropy-12b and entropy-21b, take about a second each: they are "
+            "computed only when asked below.")
     return (f"**The ladder**: this digit by every shipped model, fewest bytes first, then JPEG and WebP at their "
-            f"smallest setting (each a file of its own).{note}\n\n"
-            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 6)))
+            f"smallest (each a file of its own).<small>{note}</small>\n\n"
+            + panels([(r.recon, rung_caption(r)) for r in rungs], columns=min(len(rungs), 7)))
 
 
 def result_markdown(codec: bican.Codec, result: studio.Analysis, rungs: list[studio.Rung], slow: bool) -> str:
     """Input, reconstruction and difference; the stream; the ladder, in view at once; then every measure of the
     stream, its download and its link."""
     return "\n\n".join([
-        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS))),
+        panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS)), width=MAIN_WIDTH),
         f"**The stream: {len(result.stream)} bytes** with <code>{text(codec.name)}</code> ({codec.fingerprint})",
         hex_lines(result.hex), ladder_html(rungs, slow), readings(result), bit_bars(result), measures(result), NOTES,
         download_link(codec, result), share_link(codec, result),
@@ -149,7 +152,7 @@ def show_empty_result() -> None:
     """The result's frame before there is a digit: blank panels. The page does not jump when the first result arrives,
     and the browser has loaded the code for markdown with HTML by then."""
     blank = np.zeros((28, 28), np.uint8)
-    st.markdown(panels([(blank, caption) for caption in CAPTIONS]), unsafe_allow_html=True)
+    st.markdown(panels([(blank, caption) for caption in CAPTIONS], width=MAIN_WIDTH), unsafe_allow_html=True)
 
 
 def show_analysis(codec: bican.Codec, classifier, digit: np.ndarray) -> None:

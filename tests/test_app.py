@@ -259,11 +259,11 @@ def test_ladder_shows_every_fast_rung_then_the_slow_ones_on_request(codec, mnist
         [stream], _ = rung_codec.encode(digit)
         recon = rung_codec.decode([stream])[0]
         reads = int(studio.probabilities(classifier, recon[None])[0].argmax())
-        assert f"<b>{name}</b><br>{len(stream):,} B · {bican.evaluate.psnr(digit, recon):.1f} dB · reads {reads}" in html
+        assert f"<b>{name}</b><br><small>{len(stream):,} B · {bican.evaluate.psnr(digit, recon):.1f} dB · reads {reads}" in html
         assert np.array_equal(shown_images(at)[name], recon)
     jpeg = len(bican.images.encode(digit, "JPEG", quality=1))
     webp = len(bican.images.encode(digit, "WEBP", quality=0, method=6))
-    assert f"<b>JPEG</b><br>{jpeg:,} B" in html and f"<b>WebP</b><br>{webp:,} B" in html
+    assert f"<b>JPEG</b><br><small>{jpeg:,} B" in html and f"<b>WebP</b><br><small>{webp:,} B" in html
     assert jpeg > 100 > len(codec.encode(digit)[0][0])  # the contrast the ladder exists to show
     at.toggle(key="ladder_slow").set_value(True).run()
     names = list(shown_images(at))[3:]
