@@ -32,7 +32,7 @@ def browser():
 
 def open_app(browser, url: str, width: int = 1440, height: int = 900):
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.set_default_timeout(bench_app.TIMEOUT_MS)  # clicks too wait as long as a cold app may take
+    page.set_default_timeout(drive.TIMEOUT_MS)  # clicks too wait as long as a cold app may take
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
