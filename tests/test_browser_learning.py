@@ -11,14 +11,15 @@ import signal
 import pytest
 from playwright import sync_api
 
-from bican import bench_app, runs
+from bican import runs
+from tools import drive
 
 RUN_TIMEOUT_MS = 900_000  # two short epochs; generous, as a loaded 2-core machine may be 10 times slower
 
 
 @pytest.fixture
 def app(tmp_path):
-    with bench_app.serve(bench_app.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
+    with drive.serve(drive.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
         try:
             yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
         finally:
@@ -38,7 +39,7 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
     expect = sync_api.expect
     expect.set_options(timeout=120_000)
     with sync_api.sync_playwright() as p:
-        browser = bench_app.launch(p)
+        browser = drive.launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(120_000)
         page.goto(url)  # at the root, so that app.py's navigation holds (see test_browser_runs)
