@@ -130,8 +130,9 @@ def model_words(name: str) -> str:
 def ladder_names(slow: bool) -> list[str]:
     """The shipped models from fewest to most bytes; those with an inverting encoder only when `slow`.
 
-    Inverting encoders descend on the decoder's input for each digit: about a second a digit on one core (measured in
-    docs/BENCHMARKS.md), where the others take 10 to 20 ms. A stroke must answer at once, so those wait to be asked.
+    Inverting encoders descend on the decoder's input for each digit: about a second a digit on one core
+    (docs/experiments/2026-12-02-ladder-latency.md), where the others take 10 to 20 ms. A stroke must answer at once,
+    so those wait to be asked.
     """
     names = [n for n in weights.available() if is_shipped(n) and (slow or not load_cached(n).invert)]
     return sorted(names, key=lambda n: (n == "seed", n))
