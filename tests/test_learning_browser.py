@@ -58,9 +58,9 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
         samples = page.locator(".st-key-learning-samples img")
         expect(samples.first).to_be_visible(timeout=RUN_TIMEOUT_MS)
         assert samples.count() == 10
-        expect(page.get_by_text("Epoch 1:")).to_be_visible()
+        expect(page.get_by_text("Epoch 1: each digit above")).to_be_visible()
         first = samples.first.get_attribute("src")
-        expect(page.get_by_text("Epoch 2:")).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the panel moved on by itself
+        expect(page.get_by_text("Epoch 2: each digit above")).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the panel moved on by itself
         expect(samples.first).not_to_have_attribute("src", first)
         expect(page.get_by_text("This run:")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         assert f"run {run.id}" in _traces(page) and "BiCAN" in _traces(page)  # its point beside the ladder
