@@ -60,7 +60,8 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
         assert samples.count() == 10
         expect(page.get_by_text("Epoch 1: each digit above")).to_be_visible()
         first = samples.first.get_attribute("src")
-        expect(page.get_by_text("Epoch 2: each digit above")).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the panel moved on by itself
+        # The panel moves on by itself.
+        expect(page.get_by_text("Epoch 2: each digit above")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         expect(samples.first).not_to_have_attribute("src", first)
         expect(page.get_by_text("This run:")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         assert f"run {run.id}" in _traces(page) and "BiCAN" in _traces(page)  # its point beside the ladder
