@@ -107,8 +107,7 @@ def test_runs_page_shows_each_epochs_samples_and_the_finished_runs_point(trained
     assert samples.epochs(root / run_id) == [1, 2]
     at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=120).run()
     assert not at.exception
-    images = at.get("imgs")
-    captions = [c for img in images for c in (img.proto.imgs[i].caption for i in range(len(img.proto.imgs)))]
+    captions = [image.caption for element in at.get("image") for image in element.proto.imgs]
     shown = samples.load(root / run_id, 2)
     assert captions[:10] == [f"test {d}: {b} B" for d, b in zip(range(10), shown["bytes"])]
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
