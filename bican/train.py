@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from . import data, weights
-from .codec import Codec
+from .codec import Codec, EncoderSettings
 from .config import TrainConfig
 from .evaluate import evaluate, psnr
 from .images import grid
@@ -198,7 +198,7 @@ def _validate(cfg, model, val_set, state, epoch, seconds, emit, out, rank) -> st
     model.eval()
     # Without the encoder search: a tenth of the cost per epoch, and a lower bound on what the shipped encoder gives.
     codec = Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", val_set.device,
-                  search=0)
+                  settings=EncoderSettings(search=0))
     digits = val_set.cpu().numpy()
     symbols = codec.symbols(digits)
     with torch.no_grad():  # one decoder pass serves both yardsticks: uint8 PSNR and the seed's native MSE
@@ -319,7 +319,8 @@ def train_classifier(out: Path, epochs: int = 4, progress: Callable[[int, float]
 
 
 def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,
-              encoder: str | None = None, rate_weight: float | None = None) -> dict:
+              encoder: str | None = None, rate_weight: float | None = None,
+              settings: EncoderSettings = EncoderSettings()) -> dict:
     """Save a codec model to `out` with its prior refitted as a mixture of `components` tables per latent.
 
     The mixture is fitted to the codes the model's own encoder (ModelConfig.encoder, as set here) emits for the 60k
@@ -332,6 +333,7 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         components: the mixture's size; 1 gives a factorized table fitted to the codes.
         progress: called with the number of digits encoded after each step.
         encoder, rate_weight: the refitted model's ModelConfig.encoder and .rate_weight; None keeps the model's.
+        settings: the encoder's other knobs (its default encoder is the model's, as set here).
     """
     from .prior import fit_mixture
 
@@ -342,7 +344,7 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         raise ValueError(f"components must be 1 to 256, not {components}")
     changes = {k: v for k, v in (("encoder", encoder), ("rate_weight", rate_weight)) if v is not None}
     loaded.model.cfg = dataclasses.replace(loaded.model.cfg, **changes).validate()
-    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name)
+    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, settings=settings)
     symbols = codec.symbols(data.load("train").images, progress)
     tables = fit_mixture(loaded.tables, symbols, components)
     before, after = (float(t.bits(symbols).mean() / 8) for t in (loaded.tables, tables))
