@@ -14,8 +14,8 @@ class ConfigError(ValueError):
 
 
 DEFAULT_MODEL = "entropy-08b"  # the model every command and page starts with
-# The encoder's defaults (bican/codec.py says what each does), kept with the standard library so that the command
-# line shows them without loading torch.
+# The encoder's defaults (bican/codec/settings.py says what each does), kept with the standard library so that the
+# command line shows them without loading torch.
 SEARCH = 8
 MAX_REFINE = 16
 PRECISION_NAMES = ("auto", "float32", "bfloat16")
@@ -40,7 +40,7 @@ class ModelConfig:
     # Mixture components per latent in the factorized prior; >1 fits skewed marginals.
     prior_components: int = 3
     # The codec's default encoder: "settle" iterates to a recompression fixed point; "invert" inverts the decoder,
-    # 1 to 1.5 dB closer at high rates for many times the encoding time (codec.INVERT_STEPS).
+    # 1 to 1.5 dB closer at high rates for many times the encoding time (EncoderSettings.invert_steps).
     encoder: str = "settle"
     # What one bit is worth to the encoder's refinement, in squared uint8 levels per pixel: 20 suits about 6 B/digit
     # (16 kept more dB, 24 more bytes); a model for higher rates wants less (8 at 12 B, 2 at 21 B).

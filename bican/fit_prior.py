@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from . import data, weights
-from .codec import Codec
+from .codec import Codec, EncoderSettings
 from .prior import fit_mixture
 
 
 def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,
-              encoder: str | None = None, rate_weight: float | None = None) -> dict:
+              encoder: str | None = None, rate_weight: float | None = None,
+              settings: EncoderSettings = EncoderSettings()) -> dict:
     """Save a codec model to `out` with its prior refitted as a mixture of `components` tables per latent.
 
     The mixture is fitted to the codes the model's own encoder (ModelConfig.encoder, as set here) emits for the 60k
@@ -26,6 +27,7 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         components: the mixture's size; 1 gives a factorized table fitted to the codes.
         progress: called with the number of digits encoded after each step.
         encoder, rate_weight: the refitted model's ModelConfig.encoder and .rate_weight; None keeps the model's.
+        settings: the encoder's other knobs (its default encoder is the model's, as set here).
     """
     loaded = weights.load(model)
     if loaded.tables is None:
@@ -34,7 +36,7 @@ def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], 
         raise ValueError(f"components must be 1 to 256, not {components}")
     changes = {k: v for k, v in (("encoder", encoder), ("rate_weight", rate_weight)) if v is not None}
     loaded.model.cfg = dataclasses.replace(loaded.model.cfg, **changes).validate()
-    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name)
+    codec = Codec(loaded.model, loaded.tables, loaded.fingerprint, loaded.name, settings=settings)
     symbols = codec.symbols(data.load("train").images, progress)
     tables = fit_mixture(loaded.tables, symbols, components)
     before, after = (float(t.bits(symbols).mean() / 8) for t in (loaded.tables, tables))

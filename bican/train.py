@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data, weights
-from .codec import Codec, compute_dtype
+from .codec import Codec, EncoderSettings, compute_dtype
 from .config import TrainConfig
 from .evaluate import evaluate, psnr
 from .model import BiCAN
@@ -324,7 +324,7 @@ def _step(run: _Run, state: TrainState, order: torch.Tensor, i: int, epoch: int)
 def _codec(model: BiCAN, device: torch.device, search: int = 0) -> Codec:
     """The model's codec as it trains, under a placeholder fingerprint (its streams are never kept)."""
     return Codec(model, model.prior.tables() if model.prior is not None else None, "0" * 16, "training", device,
-                 search=search)
+                 settings=EncoderSettings(search=search))
 
 
 def _validate(run: _Run, state: TrainState, epoch: int, seconds: float) -> str | None:

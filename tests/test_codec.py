@@ -8,6 +8,8 @@ import torch
 from bican import bitstream, codec, weights
 from bican.bitstream import BitstreamError
 from bican.classifier import load as load_classifier
+from bican.codec import EncoderSettings
+from bican.codec.coder import _scratch
 from bican.config import ModelConfig
 from bican.evaluate import evaluate
 from bican.model import BiCAN
@@ -57,11 +59,11 @@ def test_streams_end_where_decoding_stops(shipped, digits):
     """No stream keeps a flush byte it does not need: without its last byte it reads as another code."""
     symbols = shipped.symbols(digits[:60])
     streams = shipped.encode_symbols(symbols)
-    with codec._scratch() as path:
+    with _scratch() as path:
         for row, stream in zip(symbols, streams):
             component = shipped.tables.components(row[None])
-            assert shipped._decodes_to(stream, component, row[None], path)
-            assert len(stream) == 1 or not shipped._decodes_to(stream[:-1], component, row[None], path)
+            assert shipped.coder._decodes_to(stream, component, row[None], path)
+            assert len(stream) == 1 or not shipped.coder._decodes_to(stream[:-1], component, row[None], path)
 
 
 def test_archive_codes_must_fit_their_payload(shipped, digits):
@@ -121,24 +123,25 @@ def test_inversion_is_closer_than_the_fixed_point_and_recognizes_its_own_codes(d
     assert inverting.ideal_bits(found).mean() < 1.1 * searching.ideal_bits(settled).mean()
     # Most of its codes are not fixed points, so the plain encoder would not give them back...
     recon = inverting.reconstruct(found)
-    assert (searching._encode_net(torch.from_numpy(recon)).numpy() != found).any(1).mean() > 0.3
+    assert (searching.nets.encode(torch.from_numpy(recon)).numpy() != found).any(1).mean() > 0.3
     # ...yet compressing a decoded digit gives its code back, and the plain codec reads the archive.
     assert (inverting.symbols(recon) == found).all(1).mean() >= 0.99
     assert np.array_equal(searching.unpack(inverting.pack(found)), found)
 
 
-def test_an_unrecognized_inversion_falls_back_to_the_fixed_point(digits, monkeypatch):
+def test_an_unrecognized_inversion_falls_back_to_the_fixed_point(digits):
     """Two steps of inversion recognize fewer decoded digits, so, checked once, more codes fall back to fixed points;
     every code is still idempotent."""
     plain, digits = codec.load(weights.DEFAULT_MODEL, search=0), digits[:100]
-    monkeypatch.setattr(codec, "RECOGNIZE_ROUNDS", 1)
+    once = EncoderSettings(invert=True, recognize_rounds=1)
 
     def fixed_and_idempotent(steps: int) -> tuple[float, float]:
-        monkeypatch.setattr(codec, "INVERT_STEPS", steps)
-        inverting = codec.load(weights.DEFAULT_MODEL, invert=True)
+        loaded = weights.load(weights.DEFAULT_MODEL)
+        inverting = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint,
+                                settings=dataclasses.replace(once, invert_steps=steps))
         found = inverting.symbols(digits)
         recon = inverting.reconstruct(found)
-        fixed = (plain._encode_net(torch.from_numpy(recon)).numpy() == found).all(1).mean()
+        fixed = (plain.nets.encode(torch.from_numpy(recon)).numpy() == found).all(1).mean()
         return fixed, (inverting.symbols(recon) == found).all(1).mean()
 
     (few_fixed, idempotent), (more_fixed, still_idempotent) = fixed_and_idempotent(100), fixed_and_idempotent(2)
@@ -146,23 +149,24 @@ def test_an_unrecognized_inversion_falls_back_to_the_fixed_point(digits, monkeyp
     assert idempotent >= 0.99 and still_idempotent >= 0.99
 
 
-def test_a_code_read_as_another_moves_there_instead_of_falling_back(digits, monkeypatch):
+def test_a_code_read_as_another_moves_there_instead_of_falling_back(digits):
     """At a low rate weight the encoder often starts from the rounded inversion, whose decoding another code
     reconstructs as closely. Checking once sends such digits to the fixed point; further rounds move them to the
     code their decoding reads as, which stays near the digit. Either way every code is idempotent."""
     loaded, digits = weights.load("entropy-12b"), digits[:100]
     loaded.model.cfg = dataclasses.replace(loaded.model.cfg, rate_weight=2.0)
-    settled = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint, invert=False).symbols(digits)
+    settled = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint,
+                          settings=EncoderSettings(invert=False)).symbols(digits)
 
     def encode(rounds: int) -> tuple[float, float, float]:
-        monkeypatch.setattr(codec, "RECOGNIZE_ROUNDS", rounds)
-        inverting = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint)
+        settings = dataclasses.replace(EncoderSettings(), recognize_rounds=rounds)
+        inverting = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint, settings=settings)
         found = inverting.symbols(digits)
         recon = inverting.reconstruct(found)
         error = ((recon.astype(float) - digits) ** 2).mean()
         return (found == settled).all(1).mean(), error, (inverting.symbols(recon) == found).all(1).mean()
 
-    rounds = codec.RECOGNIZE_ROUNDS
+    rounds = EncoderSettings().recognize_rounds
     (fell_once, error_once, idempotent_once), (fell, error, idempotent) = encode(1), encode(rounds)
     assert fell_once > fell + 0.05 and error < error_once
     assert idempotent_once >= 0.99 and idempotent >= 0.99
@@ -191,6 +195,14 @@ def test_precisions_share_the_code(digits):
     assert gap.max() <= 3 and (gap > 0).mean() < 0.2
 
 
+def test_settings_are_frozen_and_filled_in_per_model(shipped):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shipped.settings.refine = 3
+    assert isinstance(shipped.coder, codec.TableCoder)
+    assert EncoderSettings().search is None and shipped.search == min(codec.SEARCH, shipped.latents)
+    assert shipped.invert == (shipped.model.cfg.encoder == "invert")
+
+
 def test_search_must_fit_the_latents():
     with pytest.raises(ValueError, match="search must be 0 to"):
         codec.load(weights.DEFAULT_MODEL, search=1000)
@@ -215,7 +227,8 @@ def test_seed_family_is_fixed_length(tmp_path, digits):
     torch.manual_seed(0)
     path = tmp_path / "seed.safetensors"
     weights.save(path, BiCAN(ModelConfig(family="seed", width=4, hidden=32, latents=200)))
-    seed = codec.load(str(path))
+    seed = codec.load(str(path), search=3, refine=2, invert=True)  # the seed keeps its plain code whatever is asked
+    assert isinstance(seed.coder, codec.ByteCoder) and (seed.search, seed.refine, seed.invert) == (0, 0, False)
     streams, bits = seed.encode(digits[:5])
     assert {len(s) for s in streams} == {200} and set(bits) == {1600.0}
     assert np.array_equal(seed.decode_symbols(streams), seed.symbols(digits[:5]))

@@ -1,12 +1,16 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from bican import codec, data, weights
 from bican.cli import main
+from bican.codec import EncoderSettings
 from bican.config import ModelConfig
 from bican.model import BiCAN
 from bican.prior import PRECISION, fit_mixture
+from bican.train import fit_prior
 
 
 def _clustered_codes(n: int, seed: int) -> tuple[BiCAN, np.ndarray]:
@@ -67,7 +71,7 @@ def test_fit_prior_command(tmp_path, capsys):
 
 def test_fit_prior_fits_the_codes_of_the_encoder_it_sets(tmp_path, monkeypatch):
     # Inversion is slow on a CPU: a cheap one, over the first 3,000 training digits, still gives codes of its own.
-    monkeypatch.setattr(codec, "INVERT_STEPS", 2)
+    cheap = EncoderSettings(invert_steps=2)
     load = data.load
 
     def first_digits(split: str, *args) -> data.Split:
@@ -78,16 +82,16 @@ def test_fit_prior_fits_the_codes_of_the_encoder_it_sets(tmp_path, monkeypatch):
     torch.manual_seed(3)
     source, out = tmp_path / "m.safetensors", tmp_path / "m-inv.safetensors"
     weights.save(source, BiCAN(ModelConfig(width=4, hidden=32, latents=6)))
-    assert main(["fit-prior", "--model", str(source), "-o", str(out), "--components", "2", "--encoder", "invert",
-                 "--rate-weight", "2"]) == 0
+    fit_prior(str(source), out, 2, encoder="invert", rate_weight=2, settings=cheap)
     fitted = weights.load(str(out))
     assert fitted.model.cfg.encoder == "invert" and fitted.model.cfg.rate_weight == 2
     # The encoder it fitted to: the source's networks and tables, with the new settings.
     src = weights.load(str(source))
     src.model.cfg = fitted.model.cfg
     train = data.load("train").images
-    inverted = codec.Codec(src.model, src.tables, src.fingerprint).symbols(train)
-    settled = codec.Codec(src.model, src.tables, src.fingerprint, invert=False).symbols(train)
+    inverted = codec.Codec(src.model, src.tables, src.fingerprint, settings=cheap).symbols(train)
+    settled = codec.Codec(src.model, src.tables, src.fingerprint,
+                          settings=dataclasses.replace(cheap, invert=False)).symbols(train)
     assert (inverted != settled).any(1).mean() > 0.05
     # The reported training bytes are those of the inverted codes under the new tables.
     after = fitted.info["prior"]["train_ideal_bytes"]["after"]
