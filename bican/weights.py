@@ -134,6 +134,9 @@ def _load(path: Path) -> Loaded:
         expected = BiCAN(cfg)
     _check_tensors(path, shapes, expected)
     tensors, meta = _read(path, "codec")
+    broken = next((name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if broken:  # found by tools/fuzz.py: a NaN weight loads, then fails in the coder on the first encode
+        raise WeightsError(f"{path}: tensor {broken} holds NaN or infinite values")
     model = BiCAN(cfg)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     tables = _tables(path, tensors, cfg.latents) if model.prior is not None else None

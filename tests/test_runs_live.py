@@ -18,7 +18,7 @@ from bican.train import Objective
 # One epoch of 30 steps with a small validation: a few seconds of CPU after the trainer imports torch.
 TINY = dataclasses.replace(preset("tiny"), device="cpu", max_steps=30, val_size=500, val_coded=50)
 # Two epochs of 58 steps: long enough to be killed or cancelled mid-run, with a checkpoint after each epoch.
-LONGER = dataclasses.replace(TINY, epochs=2, batch_size=1024, max_steps=0)
+LONGER = dataclasses.replace(TINY, epochs=2, batch_size=1024, max_steps=0, checkpoint_s=3600.0)  # epoch checkpoints only
 
 
 def wait_for(predicate, timeout, what):

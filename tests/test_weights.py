@@ -124,6 +124,7 @@ def _with(name, value):
     (_with("model.decompressor.net.0.weight", torch.zeros(3, 3)), None, "model.decompressor.net.0.weight is F32"),
     (_with("model.prior.means", torch.zeros(8, 3, dtype=torch.int64)), None, "model.prior.means is I64"),
     (_with("model.extra", torch.zeros(1)), None, "does not use: model.extra"),
+    (lambda t: {**t, "model.prior.means": t["model.prior.means"] * float("nan")}, None, "NaN or infinite"),
 ])
 def test_every_defect_of_a_model_file_is_a_weights_error_naming_it(tmp_path, tensors, meta, message):
     path = _forge(tmp_path / "forged.safetensors", tensors, meta)
