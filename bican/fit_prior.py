@@ -12,7 +12,8 @@ from .codec import Codec, EncoderSettings
 from .prior import fit_mixture
 
 
-def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,
+# The command line's options, one argument each; all but the first three are optional keywords.
+def fit_prior(model: str, out: Path, components: int, progress: Callable[[int], Any] | None = None,  # noqa: PLR0913
               encoder: str | None = None, rate_weight: float | None = None,
               settings: EncoderSettings = EncoderSettings()) -> dict:
     """Save a codec model to `out` with its prior refitted as a mixture of `components` tables per latent.

@@ -142,7 +142,8 @@ class _Run:
     total_steps: int
 
 
-def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | str | None = None,
+# The public entry point: the config, then optional hooks for the CLI, the run writer and the tests, each a keyword.
+def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | str | None = None,  # noqa: PLR0913
           resume: bool = False, stop: Callable[[], bool] | None = None, data_root: str | None = None,
           drawn: Callable[[], np.ndarray | None] | None = None, test_digits: int = TEST_POINT) -> Event:
     """Train a model and return the final event.
@@ -210,7 +211,8 @@ class Estimate:
         return self.startup_s + steps * self.step_s + epoch * self.validation_s + self.finish_s
 
 
-def estimate(cfg: TrainConfig, probe_steps: int = 6, data_root: str | None = None, threads: int | None = None,
+# The config, then optional knobs of the probe (tests shorten it; bench train sets the threads).
+def estimate(cfg: TrainConfig, probe_steps: int = 6, data_root: str | None = None, threads: int | None = None,  # noqa: PLR0913
              import_s: float | None = None, scale: int = 4) -> Estimate:
     """Time a probe run of `cfg` here and scale it to the whole run: a few steps, then one validation and the test
     point on a `scale`-th of their digits (their cost grows with the count), so the probe takes seconds.

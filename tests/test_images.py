@@ -59,7 +59,8 @@ def test_png_digit_reads_bytes_and_refuses_what_is_not_a_digit(digits):
         png_digit(buffer.getvalue())
 
 
-def photo(digit: np.ndarray, seed: int, paper: float = 0.62, light: tuple[float, float] = (0.35, 1.0),
+# One keyword per way a photo of paper differs from a scan; the tests vary one at a time.
+def photo(digit: np.ndarray, seed: int, paper: float = 0.62, light: tuple[float, float] = (0.35, 1.0),  # noqa: PLR0913
           noise: float = 6.0, blur: float = 1.5, size: tuple[int, int] = (480, 360)) -> bytes:
     """A deterministic photo of `digit` written in dark ink on grey paper, lit unevenly, blurred and noisy, as PNG."""
     rng = np.random.default_rng(seed)

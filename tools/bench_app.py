@@ -178,7 +178,8 @@ def machine() -> dict:
             "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2), "python": platform.python_version()}
 
 
-def run(progress: Progress | None = None, model: str = DEFAULT_MODEL, drawings: int = 200, trials: int = 10,
+# The command line's options, one keyword each.
+def run(progress: Progress | None = None, model: str = DEFAULT_MODEL, drawings: int = 200, trials: int = 10,  # noqa: PLR0913
         rounds: int = 3, sessions: int = 8) -> dict:
     """Every studio latency that has a target, on this machine.
 

@@ -35,7 +35,9 @@ class Codec:
         settings: how the encoder chooses codes.
     """
 
-    def __init__(self, model: BiCAN, tables: CdfTables | None, fingerprint: str, name: str = "model",
+    # The model, its tables and identity, where it runs and how it encodes: each is documented above, and every
+    # caller past the first four names them.
+    def __init__(self, model: BiCAN, tables: CdfTables | None, fingerprint: str, name: str = "model",  # noqa: PLR0913
                  device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                  settings: EncoderSettings = EncoderSettings()):
         self.coder = make_coder(tables, model.cfg.latents, name, fingerprint)

@@ -37,7 +37,8 @@ def check_digits(digits: np.ndarray) -> np.ndarray:
 class Networks:
     """A copy of the model's compressor and decompressor, and each latent's symbol range [low, high]."""
 
-    def __init__(self, model: BiCAN, low: np.ndarray, high: np.ndarray, device: str | torch.device,
+    # One call site (Codec), which hands over the model, its symbol range and the three settings of where it runs.
+    def __init__(self, model: BiCAN, low: np.ndarray, high: np.ndarray, device: str | torch.device,  # noqa: PLR0913
                  dtype: torch.dtype | None, batch: int):
         self.device = torch.device(device)
         self.dtype = dtype or compute_dtype(device)
