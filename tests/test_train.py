@@ -152,10 +152,10 @@ def test_estimate_times_every_part_of_a_run():
         assert torch.get_num_threads() == 2  # the probe ran on its own thread count and put ours back
     finally:
         torch.set_num_threads(before)
-    assert isinstance(guess, Estimate) and guess.steps == 2 * 13 and guess.steps_per_epoch == 13
+    assert isinstance(guess, Estimate) and guess.steps == 2 * 14 and guess.steps_per_epoch == 14
     assert guess.validations == 2 and guess.startup_s > 1.5
     assert min(guess.step_s, guess.validation_s, guess.finish_s) > 0
-    parts = guess.startup_s + 26 * guess.step_s + 2 * guess.validation_s + guess.finish_s
+    parts = guess.startup_s + 28 * guess.step_s + 2 * guess.validation_s + guess.finish_s
     assert guess.total_s == pytest.approx(parts) and guess.until(1) < guess.total_s
 
 
