@@ -7,7 +7,10 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"BICN"
-VERSION = 3  # 1 stored each digit's stream with its length; 2 one stream, digit after digit; 3 latent after latent
+# 1 stored each digit's stream with its length; 2 one stream, digit after digit; 3 latent after latent (range-coder);
+# 4 the same with constriction's range coder.
+VERSION = 4
+READABLE = (3, 4)  # version 3's entropy-coded payloads need the optional range-coder (codec.legacy)
 FINGERPRINT_BYTES = 8
 _HEAD = struct.Struct(f">4sB{FINGERPRINT_BYTES}s")
 MAX_DIGITS = 1 << 20  # MNIST has 70,000; the bound keeps a forged count from reserving memory
@@ -21,6 +24,7 @@ class BitstreamError(ValueError):
 class Archive:
     fingerprint: bytes
     count: int  # digits
+    version: int  # the format the payload was written in
     payload: bytes  # their codes, as the model's coder wrote them
 
 
@@ -46,8 +50,9 @@ def unpack(data: bytes, max_count: int = MAX_DIGITS) -> Archive:
     magic, version, fingerprint = _HEAD.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .bican archive: the file does not start with 'BICN'")
-    if version != VERSION:
-        raise BitstreamError(f"unsupported .bican format version {version}; this build reads version {VERSION}")
+    if version not in READABLE:
+        raise BitstreamError(f"unsupported .bican format version {version}; this build reads versions "
+                             f"{' and '.join(map(str, READABLE))}")
     body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupt .bican archive: CRC32 mismatch (truncated or damaged)")
@@ -57,7 +62,7 @@ def unpack(data: bytes, max_count: int = MAX_DIGITS) -> Archive:
                              f"{MAX_DIGITS:,}")
     if count > max_count:
         raise BitstreamError(f"the archive claims {count:,} digits; at most {max_count:,} are decoded here")
-    return Archive(fingerprint, count, body[pos:])
+    return Archive(fingerprint, count, version, body[pos:])
 
 
 def _varint(value: int) -> bytes:

@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
 
+    s = sub.add_parser("bench-coder", help="the entropy coder against the legacy range coder, as a markdown table")
+    s.add_argument("models", nargs="*", help="model names (default: every installed entropy-coded model)")
+    s.add_argument("--limit", type=int, default=None, help="only the first N test digits (default: all)")
+    s.add_argument("--timed", type=int, default=1000, help="digits timed per coder and model (default: %(default)s)")
+    s.add_argument("--cache", type=Path, default=None,
+                   help="folder keeping each model's test codes between runs (default: none; recomputed)")
+    s.set_defaults(run=_bench_coder)
+
     s = sub.add_parser("bench", help="measure the codecs (or training speed) and print the results as JSON; "
                                      "python -m tools.bench writes them into docs/")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
@@ -344,6 +352,15 @@ def _decompress(args) -> int:
     c, digits = codec.decode_archive(data)
     write_digits(args.output, digits)
     print(f"{len(digits)} digit(s) decoded with {c.name} -> {args.output}")
+    return 0
+
+
+def _bench_coder(args) -> int:
+    from . import bench_coder
+
+    rows = [bench_coder.compare(name, bench_coder.model_codes(name, args.limit, args.cache), args.timed)
+            for name in args.models or bench_coder.entropy_models()]
+    print(bench_coder.markdown(rows))
     return 0
 
 

@@ -19,12 +19,12 @@ def test_round_trip_exact():
     for count in (0, 1, 2, 130, 1000, bitstream.MAX_DIGITS):
         payload = rng.randbytes(rng.randint(0, 300))
         archive = bitstream.unpack(bitstream.pack(FP, count, payload))
-        assert (archive.fingerprint, archive.count, archive.payload) == (FP, count, payload)
+        assert (archive.fingerprint, archive.count, archive.version, archive.payload) == (FP, count, 4, payload)
 
 
 def test_layout_is_as_documented():
     blob = bitstream.pack(FP, 300, b"\x01\x02\x03")
-    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION == 3 and blob[5:13] == FP
+    assert blob[:4] == b"BICN" and blob[4] == bitstream.VERSION == 4 and blob[5:13] == FP
     assert blob[13:15] == bytes([0xAC, 0x02]) and blob[15:18] == b"\x01\x02\x03" and len(blob) == 22
     assert struct.unpack(">I", blob[-4:])[0] == zlib.crc32(blob[:-4])
 
@@ -40,8 +40,8 @@ def test_pack_refuses_what_unpack_would():
     (b"", "shorter"),
     (b"GIF89a" + bytes(40), "does not start with 'BICN'"),
     (b"BICN\x07" + bytes(40), "version 7"),
-    (b"BICN\x01" + bytes(40), "version 1; this build reads version 3"),
-    (b"BICN\x02" + bytes(40), "version 2; this build reads version 3"),
+    (b"BICN\x01" + bytes(40), "version 1; this build reads versions 3 and 4"),
+    (b"BICN\x02" + bytes(40), "version 2; this build reads versions 3 and 4"),
 ])
 def test_foreign_files(blob, message):
     with pytest.raises(BitstreamError, match=message):

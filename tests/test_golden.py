@@ -49,4 +49,5 @@ def test_golden_hashes(name, mode, options, count, digits):
         expected[mode] = got
         path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
         pytest.skip(f"regenerated {path.name} [{mode}]")
+    assert mode in expected, f"no golden hashes for {name} [{mode}]: run this file with BICAN_REGENERATE_GOLDEN=1"
     assert got == expected[mode]

@@ -33,6 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHONS = ("3.11", "3.12", "3.13")
 SKIP = {"torch", "torchvision"}
 INDEX = "https://pypi.org/simple/{name}/"
+# Gaps that no pin can close today, each with the platforms it leaves out and why. They are printed on every run and
+# do not fail it; any other gap does, and so does a known one that grows. Remove an entry once upstream ships the wheel.
+KNOWN_GAPS = {
+    "constriction": ({"Linux arm64"}, "upstream publishes no Linux aarch64 wheel and no source package (0.4.1 to 0.5.0, "
+                                      "checked 2026-12-02); no maintained coder with integer tables has one"),
+}
 
 
 def _manylinux(arch: str, oldest: int) -> list[str]:
@@ -134,14 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = 0
+    failed = accepted_count = 0
     for pin, files in zip(pins, releases):
         missing, source_only = gaps(pin, files)
-        failed += bool(missing)
-        print(f"{'GAP' if missing else 'ok':3s}  {pin}" + (f": nothing for {'; '.join(missing)}" if missing else "")
+        known, why = KNOWN_GAPS.get(canonicalize_name(pin.name), (set(), ""))
+        accepted = bool(missing) and {gap.split(" (")[0] for gap in missing} <= known
+        failed += bool(missing) and not accepted
+        accepted_count += accepted
+        label = "KNOWN GAP" if accepted else "GAP" if missing else "ok"
+        print(f"{label}  {pin}" + (f": nothing for {'; '.join(missing)}" if missing else "")
+              + (f" ({why})" if accepted else "")
               + (f" (source package only: {'; '.join(source_only)})" if source_only else ""))
     platforms = ", ".join(PLATFORMS)
-    print(f"{len(pins) - failed} of {len(pins)} pins install on {platforms}, on CPython {', '.join(PYTHONS)}")
+    print(f"{len(pins) - failed - accepted_count} of {len(pins)} pins install on {platforms}, on CPython "
+          f"{', '.join(PYTHONS)}" + (f"; {accepted_count} with a known gap, listed above" if accepted_count else ""))
     return 1 if failed else 0
 
 

@@ -116,7 +116,8 @@ class Codec:
             name = weights.find(needed)
             hint = f" ({name})" if name else " (not among the installed models)"
             raise BitstreamError(f"this archive needs model {needed}{hint}; {self.name} is {self.fingerprint}")
-        return self.coder.read_payload(archive.payload, archive.count)
+        coder = self.coder if archive.version == bitstream.VERSION else self.coder.legacy(archive.version)
+        return coder.read_payload(archive.payload, archive.count)
 
 
 def load(name_or_path: str = weights.DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype | None = None,
