@@ -40,6 +40,7 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, {platform.system()}"
 
 
+# Over 40 lines: one block per model, in the order the report lists its rows; they share the digits and classifier.
 def codec_bench(progress: Progress | None = None, limit: int | None = None, refine: int = 0,
                 invert: bool = False) -> dict:
     """Measure every installed model and the classical codecs on the MNIST test set, in one run.

@@ -124,7 +124,93 @@ def new_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-class Registry:
+class _Promoted:
+    """The promoted models of a Registry (its root's models/ folder): promote a run's best model, list, rename and
+    remove them. Kept apart from the runs' own bookkeeping; a Registry is one."""
+
+    def promote(self, run_id: str, name: str) -> Path:
+        """Copy the run's best model (a full codec model with its config) to the promoted-models folder."""
+        check_model_name(name, model_dirs(self.root))
+        source = self.run_dir(run_id) / "best.safetensors"
+        self.get(run_id)
+        if not source.exists():
+            raise RunError(f"run {run_id} has no best model yet; it appears after the first validated epoch")
+        target_dir = model_dirs(self.root)[1]
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{name}.safetensors"
+        tmp = target_dir / f".{name}.{secrets.token_hex(4)}.tmp"
+        shutil.copyfile(source, tmp)
+        try:
+            os.link(tmp, target)  # fails if the name exists, atomically, even against a concurrent promote
+        except FileExistsError:
+            raise RunError(f"a promoted model named {name!r} exists already") from None
+        finally:
+            tmp.unlink()
+        self._update(run_id, promoted=name)
+        return target
+
+    def models(self) -> dict[str, Path]:
+        """The promoted models under this root, by name."""
+        return {path.stem: path for path in sorted(promoted_dir(self.root).glob("*.safetensors"))}
+
+    def _model(self, name: str) -> Path:
+        path = self.models().get(name) if isinstance(name, str) else None
+        if path is None:
+            raise RunError(f"no promoted model is named {name!r}")
+        return path
+
+    def rename_model(self, name: str, new: str) -> Path:
+        """Give a promoted model another name (the same rule as promote's); its run records the new name."""
+        source = self._model(name)
+        check_model_name(new, model_dirs(self.root))
+        target = source.with_name(f"{new}.safetensors")
+        try:
+            os.link(source, target)  # fails if the name exists, atomically
+        except FileExistsError:
+            raise RunError(f"a promoted model named {new!r} already exists") from None
+        source.unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = ? WHERE promoted = ?", (new, name))
+        return target
+
+    def remove_model(self, name: str) -> None:
+        """Delete a promoted model's file; the run it came from keeps its own best model and can promote it again."""
+        self._model(name).unlink()
+        with self._tx() as con:
+            con.execute("UPDATE runs SET promoted = '' WHERE promoted = ?", (name,))
+
+
+class _Reindexing:
+    """Rebuilding a Registry's rows from the run folders, when its database was lost or is behind them."""
+
+    def _unknown_dirs(self) -> list[Path]:
+        """Run folders (with a config) that have no row; listing the root is cheap next to a query."""
+        found = [p for p in self.root.iterdir() if RUN_ID.fullmatch(p.name) and (p / "config.json").is_file()]
+        if not found:
+            return []
+        with self._read() as con:
+            known = {row[0] for row in con.execute("SELECT id FROM runs")}
+        return [p for p in found if p.name not in known]
+
+    def reindex(self) -> list[str]:
+        """Add a row for every run folder the registry does not know, from its config and events; return their ids.
+
+        A rebuilt run keeps its end status and best validation; one that never recorded an end reads interrupted,
+        so it can be resumed. Its preset is not in its folder and reads "reindexed".
+        """
+        with self._tx() as con:  # under the write lock no launch is between making its folder and its row
+            known = {row[0] for row in con.execute("SELECT id FROM runs")}
+            added = [p.name for p in sorted(self.root.iterdir()) if RUN_ID.fullmatch(p.name) and p.name not in known
+                     and (p / "config.json").is_file()]
+            for run_id in added:
+                row = _rebuilt_row(self.root / run_id)
+                if row is not None:
+                    con.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                list(row.values()))
+        return added
+
+
+class Registry(_Promoted, _Reindexing):
     """The runs under one root. Every method opens its own connection, so threads and processes may share it."""
 
     def __init__(self, root: str | os.PathLike | None = None):
@@ -296,57 +382,6 @@ class Registry:
                 self.run_dir(run_id).rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 
-    def promote(self, run_id: str, name: str) -> Path:
-        """Copy the run's best model (a full codec model with its config) to the promoted-models folder."""
-        check_model_name(name, model_dirs(self.root))
-        source = self.run_dir(run_id) / "best.safetensors"
-        self.get(run_id)
-        if not source.exists():
-            raise RunError(f"run {run_id} has no best model yet; it appears after the first validated epoch")
-        target_dir = model_dirs(self.root)[1]
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{name}.safetensors"
-        tmp = target_dir / f".{name}.{secrets.token_hex(4)}.tmp"
-        shutil.copyfile(source, tmp)
-        try:
-            os.link(tmp, target)  # fails if the name exists, atomically, even against a concurrent promote
-        except FileExistsError:
-            raise RunError(f"a promoted model named {name!r} exists already") from None
-        finally:
-            tmp.unlink()
-        self._update(run_id, promoted=name)
-        return target
-
-    def models(self) -> dict[str, Path]:
-        """The promoted models under this root, by name."""
-        return {path.stem: path for path in sorted(promoted_dir(self.root).glob("*.safetensors"))}
-
-    def _model(self, name: str) -> Path:
-        path = self.models().get(name) if isinstance(name, str) else None
-        if path is None:
-            raise RunError(f"no promoted model is named {name!r}")
-        return path
-
-    def rename_model(self, name: str, new: str) -> Path:
-        """Give a promoted model another name (the same rule as promote's); its run records the new name."""
-        source = self._model(name)
-        check_model_name(new, model_dirs(self.root))
-        target = source.with_name(f"{new}.safetensors")
-        try:
-            os.link(source, target)  # fails if the name exists, atomically
-        except FileExistsError:
-            raise RunError(f"a promoted model named {new!r} already exists") from None
-        source.unlink()
-        with self._tx() as con:
-            con.execute("UPDATE runs SET promoted = ? WHERE promoted = ?", (new, name))
-        return target
-
-    def remove_model(self, name: str) -> None:
-        """Delete a promoted model's file; the run it came from keeps its own best model and can promote it again."""
-        self._model(name).unlink()
-        with self._tx() as con:
-            con.execute("UPDATE runs SET promoted = '' WHERE promoted = ?", (name,))
-
     # --- the trainer's side -------------------------------------------------------------------
     def begin(self, run_id: str, pid: int) -> tuple[Path, TrainConfig] | None:
         """Mark the run as running in this process; return its directory and config, or None if it was cancelled."""
@@ -365,33 +400,6 @@ class Registry:
 
     def writer(self, run_id: str) -> RunWriter:
         return RunWriter(self, check_id(run_id))
-
-    # --- rebuilding from the run folders --------------------------------------------------------
-    def _unknown_dirs(self) -> list[Path]:
-        """Run folders (with a config) that have no row; listing the root is cheap next to a query."""
-        found = [p for p in self.root.iterdir() if RUN_ID.fullmatch(p.name) and (p / "config.json").is_file()]
-        if not found:
-            return []
-        with self._read() as con:
-            known = {row[0] for row in con.execute("SELECT id FROM runs")}
-        return [p for p in found if p.name not in known]
-
-    def reindex(self) -> list[str]:
-        """Add a row for every run folder the registry does not know, from its config and events; return their ids.
-
-        A rebuilt run keeps its end status and best validation; one that never recorded an end reads interrupted,
-        so it can be resumed. Its preset is not in its folder and reads "reindexed".
-        """
-        with self._tx() as con:  # under the write lock no launch is between making its folder and its row
-            known = {row[0] for row in con.execute("SELECT id FROM runs")}
-            added = [p.name for p in sorted(self.root.iterdir()) if RUN_ID.fullmatch(p.name) and p.name not in known
-                     and (p / "config.json").is_file()]
-            for run_id in added:
-                row = _rebuilt_row(self.root / run_id)
-                if row is not None:
-                    con.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                                list(row.values()))
-        return added
 
 
 class EventLog:

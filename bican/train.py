@@ -142,7 +142,8 @@ class _Run:
     total_steps: int
 
 
-# The public entry point: the config, then optional hooks for the CLI, the run writer and the tests, each a keyword.
+# The public entry point: the config, then optional hooks for the CLI, the run writer and the tests, each a keyword
+# (its documentation of them takes it past 40 lines).
 def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | str | None = None,  # noqa: PLR0913
           resume: bool = False, stop: Callable[[], bool] | None = None, data_root: str | None = None,
           drawn: Callable[[], np.ndarray | None] | None = None, test_digits: int = TEST_POINT) -> Event:
