@@ -8,9 +8,9 @@ from bican import codec, data, weights
 from bican.cli import main
 from bican.codec import EncoderSettings
 from bican.config import ModelConfig
+from bican.fit_prior import fit_prior
 from bican.model import BiCAN
 from bican.prior import PRECISION, fit_mixture
-from bican.train import fit_prior
 
 
 def _clustered_codes(n: int, seed: int) -> tuple[BiCAN, np.ndarray]:

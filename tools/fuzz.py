@@ -1,7 +1,7 @@
 """Fuzz every reader of untrusted bytes, and measure the worst a file under 1 MB costs.
 
-    python tools/fuzz.py fuzz --seconds 900 --min-inputs 100000   # mutated archives, streams, model files, PNGs
-    python tools/fuzz.py worst                                     # time and peak memory of the costliest files
+    python -m tools.fuzz fuzz --seconds 900 --min-inputs 100000  # mutated archives, streams, model files, PNGs
+    python -m tools.fuzz worst                                     # time and peak memory of the costliest files
 
 `fuzz` prints one JSON object: inputs and outcomes per kind, the slowest input of each kind, the process's peak
 memory, and every unexpected exception (any exception but the reader's own error type; the target is none).
