@@ -100,13 +100,11 @@ def promote_and_try(reg: runs.Registry, run_id: str) -> None:
         return
     if run.status != "done" or run.promoted or test_point(runs.read_events(reg.run_dir(run_id) / "events.jsonl")) is None:
         return
-    from pages import _runs_ui
-
     name_box, button = st.columns([3, 1], vertical_alignment="bottom")
     name = name_box.text_input("Name for the model", value=f"mine-{run.id[-6:]}", key=f"try-name-{run.id}")
     if button.button("Promote and try", key="promote-and-try", type="primary"):
         try:
-            _runs_ui.promote(reg, run.id, name)
+            reg.promote(run.id, name)  # the registry refuses names a shipped, promoted or reserved model uses
         except (runs.RunError, OSError) as exc:
             st.error(str(exc))
             return

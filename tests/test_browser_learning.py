@@ -70,7 +70,7 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
         page.get_by_role("button", name="Promote and try").click()
         expect(page.get_by_role("heading", name="Compress a digit")).to_be_visible()
         expect(page.get_by_role("combobox", name="Model")).to_match_aria_snapshot(
-            f'- combobox "Model": mine-{run.id[-6:]}')  # selected in the sidebar
+            f'- combobox "Model": mine-{run.id[-6:]} (yours, promoted from a run)')  # selected, and marked as yours
         browser.close()
     finished = reg.get(run.id)
     assert finished.status == "done" and finished.promoted == f"mine-{run.id[-6:]}"

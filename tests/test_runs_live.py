@@ -57,7 +57,7 @@ def test_tiny_cpu_run_completes_and_promotes(reg, mnist_test):
     steps, epochs = runs.history(reg.events(run.id))
     assert [s["step"] for s in steps] == list(range(1, 31)) and len(epochs) == 1
     assert run.step == run.total_steps == 30 and run.device == "cpu" and 5 < run.best_psnr < 30
-    assert "epoch 1:" in reg.log_tail(run.id) and (reg.run_dir(run.id) / "samples.png").stat().st_size > 0
+    assert "epoch 1:" in reg.log_tail(run.id) and any((reg.run_dir(run.id) / "samples").glob("epoch-*.npz"))
     path = reg.promote(run.id, "my-tiny")
     assert weights.available()["my-tiny"] == path and reg.get(run.id).promoted == "my-tiny"
     c = codec.load("my-tiny")

@@ -146,8 +146,10 @@ def _forged(rng: random.Random, tensors: dict, meta: dict) -> tuple[dict, dict]:
         value = tensors[name].clone()
         flat = value.reshape(-1)
         if len(flat):
-            flat[rng.randrange(len(flat))] = rng.choice((0, -1, 1 << 15, -(1 << 40), 255)) \
-                if not value.dtype.is_floating_point else rng.choice((float("nan"), float("inf"), 1e30, 0.0))
+            # Extremes the tensor's own dtype can hold (an unsigned frequency table cannot take -1).
+            info = torch.finfo(value.dtype) if value.dtype.is_floating_point else torch.iinfo(value.dtype)
+            extremes = (float("nan"), float("inf"), 0.0) if value.dtype.is_floating_point else (0, 1)
+            flat[rng.randrange(len(flat))] = rng.choice((*extremes, info.max, info.min))
         tensors[name] = value
     elif choice == 3:
         config = json.loads(meta["config"])
