@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -45,3 +46,39 @@ class Unstarted(runs.Registry):
     def spawned(self):
         path = self.root / "spawned.txt"
         return path.read_text().split() if path.exists() else []
+
+
+# --- the app in a browser (tools.drive loads streamlit, so only the browser tests import it) ------------------------
+@pytest.fixture(scope="module")
+def server():
+    """The whole app in its own process, shared by a module's tests."""
+    from tools import drive
+
+    with drive.serve(drive.APP) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from tools import drive
+
+    with sync_playwright() as playwright:
+        chromium = drive.launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The whole app in its own process, with a fresh run registry; its URL and that registry."""
+    from tools import drive
+
+    with drive.serve(drive.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
+        try:
+            yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
+        finally:
+            for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
+                if run.status == "running" and run.pid:
+                    os.kill(run.pid, signal.SIGKILL)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 import bican
 from bican import bitstream, studio
@@ -11,20 +11,6 @@ from tools import drive
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "out" / "screenshots" / "compress.png"
 expect.set_options(timeout=drive.TIMEOUT_MS)  # a cold app imports torch and loads a model first
-
-
-@pytest.fixture(scope="module")
-def server():
-    with drive.serve(drive.APP) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = drive.launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -5,27 +5,13 @@ The run is the quick preset with the form's Width set to 8 and Epochs to 2, so t
 preset's two minutes (the form is how a user shortens a run too); everything else is the preset's.
 """
 
-import os
-import signal
 
-import pytest
 from playwright import sync_api
 
 from bican import runs
 from tools import drive
 
 RUN_TIMEOUT_MS = 900_000  # two short epochs; generous, as a loaded 2-core machine may be 10 times slower
-
-
-@pytest.fixture
-def app(tmp_path):
-    with drive.serve(drive.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
-        try:
-            yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
-        finally:
-            for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
-                if run.status == "running" and run.pid:
-                    os.kill(run.pid, signal.SIGKILL)
 
 
 def _traces(page) -> list[str]:
@@ -42,16 +28,7 @@ def test_quick_run_shows_its_samples_per_epoch_and_its_point(app):
         browser = drive.launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(120_000)
-        page.goto(url)  # at the root, so that app.py's navigation holds (see test_browser_runs)
-        nav = page.get_by_test_id("stSidebarNav")
-        nav.get_by_text("Train", exact=True).click()
-        expect(page.get_by_text("Estimated")).to_be_visible()
-        for label, value in (("Width (channels of the first convolution)", "8"), ("Epochs", "2")):
-            field = page.get_by_label(label)
-            field.fill(value)
-            field.press("Tab")
-        page.get_by_role("button", name="Start").click()
-        expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
+        nav, _ = drive.start_run(page, url, {"Width (channels of the first convolution)": "8", "Epochs": "2"})
         (run,) = reg.runs()
         assert run.preset == "quick"  # the page's default preset
 

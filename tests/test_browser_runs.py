@@ -1,25 +1,9 @@
 """End to end in Debian's chromium: start a tiny run from the Train page, watch its curve grow, cancel it."""
 
-import os
-import signal
 
-import pytest
 from playwright import sync_api
 
-from bican import runs
 from tools import drive
-
-
-@pytest.fixture
-def app(tmp_path):
-    """The whole app in its own process, with a fresh run registry; its URL and that registry."""
-    with drive.serve(drive.APP, {"BICAN_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}) as server:
-        try:
-            yield server.url.rstrip("/"), runs.Registry(tmp_path / "runs")
-        finally:
-            for run in runs.Registry(tmp_path / "runs").runs():  # a trainer outlives the app by design; not the test
-                if run.status == "running" and run.pid:
-                    os.kill(run.pid, signal.SIGKILL)
 
 
 def _points(page) -> int:
@@ -36,20 +20,8 @@ def test_start_watch_and_cancel_from_the_browser(app):
         browser = drive.launch(p)
         page = browser.new_page()
         page.set_default_timeout(60_000)
-        # Enter at the root: on a fresh server, a first visit straight to /train runs pages/train.py by legacy
-        # pages/ discovery, without app.py's st.navigation. The sidebar links keep one session, as a user would.
-        page.goto(url)
-        nav = page.get_by_test_id("stSidebarNav")
-        nav.get_by_text("Train", exact=True).click()
-        expect(page.get_by_text("Estimated")).to_be_visible()
         # Long enough to watch and then cancel on an idle machine too, where one tiny epoch takes seconds.
-        for label, value in (("Step limit (0 = none)", "0"), ("Epochs", "200")):
-            field = page.get_by_label(label)
-            field.fill(value)
-            field.press("Tab")
-        start = page.get_by_role("button", name="Start")
-        start.click()
-        expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
+        nav, start = drive.start_run(page, url, {"Step limit (0 = none)": "0", "Epochs": "200"})
         start.click()  # a second click after the first launch went through: the form's token makes it the same run
         page.wait_for_timeout(3000)
         expect(page.get_by_text("watch it on the Runs page")).to_be_visible()

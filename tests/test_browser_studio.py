@@ -4,8 +4,7 @@ a digit opened from a link, the model in reach on a phone; and screenshots of th
 from pathlib import Path
 
 import numpy as np
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 import bican
 from bican import studio
@@ -14,20 +13,6 @@ from tools import drive
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(__import__("os").environ.get("BICAN_SHOTS", ROOT / "out" / "screenshots"))
 expect.set_options(timeout=drive.TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with drive.serve(drive.APP) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = drive.launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 def open_app(browser, url: str, width: int = 1440, height: int = 900):

@@ -120,6 +120,29 @@ def serve(script: Path, env: dict[str, str] | None = None):
         server.close()
 
 
+def start_run(page, url: str, fields: dict[str, str]):
+    """Open the Train page, set the form's `fields` (label -> value), press Start and wait for the launch; return
+    the sidebar navigation and the Start button.
+
+    It enters at the root: on a fresh server, a first visit straight to /train runs pages/train.py by legacy pages/
+    discovery, without app.py's st.navigation. The sidebar links keep one session, as a user would.
+    """
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_text("Train", exact=True).click()
+    expect(page.get_by_text("Estimated")).to_be_visible()
+    for label, value in fields.items():
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Tab")
+    start = page.get_by_role("button", name="Start")
+    start.click()
+    expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
+    return nav, start
+
+
 def launch(playwright):
     """Chromium, headless; none found is an error here (tests/conftest.py decides whether that skips a test)."""
     executable = find_chromium(playwright)
