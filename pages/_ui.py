@@ -17,7 +17,7 @@ HEX_CLASS = "bican-hex"  # the HTML class of the stream's hex on the compress pa
 def one_thread() -> None:
     """Run torch on one thread from the calling thread on.
 
-    One digit is too small to split across cores, and split work stalls (100x measured) when other sessions or a training
+    One digit is too small to split across cores, and split work stalls (100x measured) when other visitors or a training
     job hold the cores. OpenMP keeps this setting per thread, and Streamlit runs each script run in a new thread, so a
     page calls this on every run.
     """
@@ -83,7 +83,7 @@ def model_selector(where=st) -> bican.Codec:
 def selected_models() -> tuple[bican.Codec, object]:
     """The codec chosen in the model selector (its widget may come later in the script) and the classifier.
 
-    The compress page's fragment draws before the selector, so it reads the choice from session state.
+    The compress page's fragment draws before the selector, so it reads the choice from st.session_state.
     """
     names = _model_names()
     name = st.session_state.get("model")
@@ -173,7 +173,7 @@ def upload_png() -> np.ndarray | None:
 
 
 def drawn(drawing: np.ndarray | None) -> np.ndarray | None:
-    """The canvas's digit. The last one drawn stays in the session (`drawn_digit`, uint8 28x28) for the Runs page,
+    """The canvas's digit. The last one drawn stays in st.session_state (`drawn_digit`, uint8 28x28) for the Runs page,
     even once the canvas is cleared; `canvas_blank` says whether it is still on the canvas.
 
     A canvas drawn again from kept strokes sends no pixels until the next stroke: until then, the kept digit is it.
@@ -236,7 +236,7 @@ def open_archive() -> None:
 
 # --- benchmark ----------------------------------------------------------------------------------
 def bench_results() -> dict | None:
-    """Stored bench results, or ones computed on demand (with a progress bar) and kept for this session."""
+    """Stored bench results, or ones computed on demand (with a progress bar) and kept for this browser tab."""
     path = paths.bench_json()
     if path.is_file():
         try:
