@@ -34,8 +34,8 @@ from bican import bitstream, codec, data, images, weights
 from bican.bitstream import BitstreamError
 from bican.config import ModelConfig
 from bican.model import BiCAN
+from pages._ui import ARCHIVE_DIGITS as STUDIO_DIGITS  # the studio's limit for one uploaded archive
 
-STUDIO_DIGITS = 10_000  # pages/_ui.py ARCHIVE_DIGITS: one uploaded archive's digits at most
 UPLOAD_BYTES = 1 << 20  # the studio's upload cap
 
 
@@ -225,7 +225,7 @@ def worst_files(scratch: Path) -> list[tuple[str, str, Path, str]]:
     cases = []
     for name in weights.available():
         c = codec.load(name, search=0, invert=False)  # valid codes, quickly: decoding costs the same for any encoder
-        n = min(STUDIO_DIGITS, 10_000)
+        n = min(STUDIO_DIGITS, 10_000)  # the test set holds 10,000
         blob = c.pack(c.symbols(test[:n]))
         while len(blob) >= UPLOAD_BYTES:
             n //= 2
