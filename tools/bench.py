@@ -100,7 +100,7 @@ def write_train(result: dict, docs: Path = DOCS) -> None:
             f"thread(s), load {result['load'][0]:.1f}): {verdict} {result['target_db']} dB at <= {result['max_bytes']} "
             f"B/digit in {result['wall_s']:.1f} s wall from process start to the best model written (epoch "
             f"{result['epoch']}, {_fmt(result['psnr_db'])} dB, {_fmt(result['bytes_per_digit'])} B/digit); the Train "
-            f"page's estimate of the same: {result['estimate_s']:.1f} s.")
+            f"page's estimate of the same: {result['estimate_s']:.1f} s ({result['estimate_s'] / result['wall_s']:.2f}x).")
     replace_section(docs / "BENCHMARKS.md", f"Training speed, {result['device']}", body)
 
 if __name__ == "__main__":
