@@ -14,7 +14,7 @@ from . import data, drawn
 from .classifier import Classifier, classify
 from .codec import Codec, check_digits
 
-SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; the same digits' kind drawn on the studio's canvas
+SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; 2,000 of them redrawn as the canvas draws (bican.drawn)
 
 
 def digit_set(name: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
