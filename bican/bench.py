@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import baselines, codec, data, weights
+from . import baselines, codec, weights
 from .classifier import load as load_classifier
 from .config import TrainConfig
-from .evaluate import evaluate, round_trip
+from .evaluate import RoundTrip, digit_set, evaluate, round_trip
 
 Progress = Callable[[str, float], None]
 
@@ -43,11 +43,12 @@ def machine() -> str:
 # Over 40 lines: one block per model, in the order the report lists its rows; they share the digits and classifier.
 def codec_bench(progress: Progress | None = None, limit: int | None = None, refine: int = 0,
                 invert: bool = False) -> dict:
-    """Measure every installed model and the classical codecs on the MNIST test set, in one run.
+    """Measure every installed model and the classical codecs on the MNIST test set, and the models on the drawn set
+    (`bican.drawn`), in one run.
 
     Args:
         progress: called with (stage, fraction done).
-        limit: only the first `limit` test digits (default: all 10,000).
+        limit: only the first `limit` digits of each set (default: all 10,000 test digits, all 2,000 drawn).
         refine: if not 0, also measure each entropy model with that many refinement passes (its rate–distortion row
             and the test set's archive; many times the encoding time, so no throughput row).
         invert: likewise, encoding by inversion (with `refine` passes).
@@ -56,24 +57,29 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
     slower = "".join(f" {flag}{value}" for flag, value in flags)
     series = "BiCAN" + "".join(f" {flag}" for flag, _ in flags)
     report = progress or (lambda stage, fraction: None)
-    test = data.load("test")
-    digits, labels = test.images[:limit], test.labels[:limit]
+    digits, labels = digit_set("mnist", limit)
+    drawn = digit_set("drawn", limit)
     classifier = load_classifier()
     names = list(weights.available())
-    rd, sizes, speed = [], baselines.file_sizes("original digits", digits), []
+    rd, on_drawn, sizes, speed = [], [], baselines.file_sizes("original digits", digits), []
+
+    def measure(c: codec.Codec, family: str, setting: str) -> RoundTrip:
+        """A model's row on each set, beside each other in the report; the MNIST round trip, for its archive."""
+        trip = round_trip(c, digits)
+        rd.append(_model_row(family, setting, evaluate(c, digits, labels, classifier, trip)))
+        on_drawn.append(_model_row(family, setting, evaluate(c, *drawn, classifier)))
+        return trip
+
     for i, name in enumerate(names):
         report(f"model {name}", 0.6 * i / max(1, len(names)))
         c = codec.load(name)
-        trip = round_trip(c, digits)
         # The seed is a reference point, not a rung of the entropy-coded ladder: its own series.
-        rd.append(_model_row("BiCAN" if c.tables is not None else "BiCAN seed", name,
-                             evaluate(c, digits, labels, classifier, trip)))
+        trip = measure(c, "BiCAN" if c.tables is not None else "BiCAN seed", name)
         sizes += baselines.file_sizes(f"{name} code", trip.symbols.astype(_smallest_dtype(trip.symbols)))
         sizes.append({"representation": f"{name} code", "format": ".bican", "bytes": len(c.pack(trip.symbols))})
         if slower and c.tables is not None:
             refined = codec.load(name, refine=refine, invert=invert)
-            rtrip = round_trip(refined, digits)
-            rd.append(_model_row(series, name + slower, evaluate(refined, digits, labels, classifier, rtrip)))
+            rtrip = measure(refined, series, name + slower)
             sizes.append({"representation": f"{name} code,{slower}", "format": ".bican",
                           "bytes": len(refined.pack(rtrip.symbols))})
         # An inverting model's encoding takes minutes for the test set: one timed pass, and its fast path beside it.
@@ -94,12 +100,14 @@ def codec_bench(progress: Progress | None = None, limit: int | None = None, refi
     rd += baselines.reference_points(digits, lambda stage, f: report(stage, 0.6 + 0.4 * f))
     report("done", 1.0)
     return {"machine": machine(), "date": datetime.date.today().isoformat(), "n": len(digits),
-            "rate_distortion": rd, "file_sizes": sizes, "throughput": speed}
+            "rate_distortion": rd, "n_drawn": len(drawn[0]), "drawn": on_drawn, "file_sizes": sizes,
+            "throughput": speed}
 
 
 def _model_row(family: str, setting: str, metrics: dict) -> dict:
     return {"codec": family, "setting": setting, **{k: metrics[k] for k in (
-        "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy")}}
+        "bytes_per_digit", "psnr_db", "ideal_bytes_per_digit", "ssim", "idempotent_fraction", "classifier_accuracy",
+        "agreement")}}
 
 
 def _smallest_dtype(symbols: np.ndarray) -> type:

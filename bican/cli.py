@@ -92,9 +92,12 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     s.set_defaults(run=_decompress)
 
-    s = sub.add_parser("eval", help="measure a model on the MNIST test set")
+    s = sub.add_parser("eval", help="measure a model on the MNIST test set or the drawn set")
     _codec_options(s)
-    s.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all)")
+    s.add_argument("--set", default="mnist", metavar="{mnist,drawn}",  # checked by the command: a one-line error
+                   help="mnist: the 10,000 test digits; drawn: 2,000 test digits redrawn as the studio's canvas draws "
+                        "them (default: %(default)s)")
+    s.add_argument("--limit", type=int, default=0, help="only the first N digits of the set (default: all)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
 
@@ -109,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="measure the codecs (or training speed) and print the results as JSON; "
                                      "python -m tools.bench writes them into docs/")
     s.add_argument("what", nargs="?", default="codec", choices=["codec", "train"], help="(default: %(default)s)")
-    s.add_argument("--limit", type=int, default=None, help="codec: only the first N test digits (default: all)")
+    s.add_argument("--limit", type=int, default=None,
+                   help="codec: only the first N digits of the test set and of the drawn set (default: all)")
     s.add_argument("--refine", type=int, default=0,
                    help="codec: also measure each entropy model with this many refinement passes (slow; default: 0)")
     s.add_argument("--invert", action="store_true",
@@ -385,14 +389,12 @@ def _bench(args) -> int:
 
 
 def _eval(args) -> int:
-    from . import data
     from .classifier import load as load_classifier
-    from .evaluate import evaluate
+    from .evaluate import digit_set, evaluate
 
     c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
-    test = data.load("test")
-    n = args.limit or len(test.images)
-    result = {"model": c.name, **evaluate(c, test.images[:n], test.labels[:n], load_classifier())}
+    digits, labels = digit_set(args.set, args.limit or None)
+    result = {"model": c.name, "set": args.set, **evaluate(c, digits, labels, load_classifier())}
     if args.json:
         print(json.dumps(result))
     else:

@@ -29,7 +29,8 @@ WOBBLE = 0.7  # the largest drift of the path, in MNIST pixels: visible, never e
 WAVES = 3  # sine waves summed into each digit's wobble
 UPSAMPLE = 3  # the skeleton is found on digits this many times larger: smoother paths, strokes still a few pixels
 CELL = 2  # canvas pixels per side of the grid the brush is painted on; to_digit shrinks a drawing about 7 times
-CHUNK = 200  # digits painted at once: bounds memory near 100 MB
+CHUNK = 200  # digits painted at once: some tens of MB
+SIZE = 2000  # digits in the evaluation set
 _PARAMS = 8 + 4 * WAVES  # uniform numbers drawn per digit, in one row: a digit's drawing ignores the batch around it
 
 
@@ -57,7 +58,7 @@ def render(digits: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def load(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def load(n: int = SIZE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The drawn evaluation set: `n` MNIST test digits redrawn by `render`, classes in turn, and their labels.
 
     The first k digits of a set are the set of size k. Regenerated in seconds, kept in memory once made.

@@ -24,8 +24,13 @@ def test_codec_bench_measures_models_and_baselines_in_one_run(tmp_path, mnist_te
     assert sorted(r["psnr_db"] for r in jpeg) == [r["psnr_db"] for r in sorted(jpeg, key=lambda r: r["bytes_per_digit"])]
     formats = {(s["representation"], s["format"]) for s in result["file_sizes"]}
     assert ("original digits", ".npy.gz") in formats and (f"{models[0]} code", ".bican") in formats
+    assert result["n_drawn"] == 60
+    assert [(r["codec"], r["setting"]) for r in result["drawn"]] == [
+        (r["codec"], r["setting"]) for r in result["rate_distortion"] if r["codec"].startswith("BiCAN")]
+    assert all(0 < r["agreement"] <= 1 and r["psnr_db"] > 10 for r in result["drawn"])
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Codec benchmark" in text and "kept" in text
+    assert f"| BiCAN | {models[0]} | MNIST |" in text and f"| BiCAN | {models[0]} | drawn |" in text
     assert Image.open(tmp_path / "rd.png").size == (900, 560)
 
 
@@ -69,10 +74,26 @@ def test_rd_html_renders_offline_with_object_titles(tmp_path):
 
 def test_tools_bench_rewrites_the_docs_from_stored_results(tmp_path):
     stored = tmp_path / "stored.json"
+    rows = [{"codec": "BiCAN", "setting": "m", "bytes_per_digit": 8.5, "psnr_db": 22.2, "agreement": 0.991},
+            {"codec": "JPEG", "setting": "quality 5", "bytes_per_digit": 380.0, "psnr_db": 20.6}]
+    stored.write_text(json.dumps({"machine": "m", "date": "2026-01-01", "n": 2, "file_sizes": [], "throughput": [],
+                                  "rate_distortion": rows, "n_drawn": 2,
+                                  "drawn": [{**rows[0], "bytes_per_digit": 9.25, "agreement": 0.95}]}))
+    assert report.main(["--from-json", str(stored), "--docs", str(tmp_path / "docs")]) == 0
+    written = sorted(p.name for p in (tmp_path / "docs").iterdir())
+    assert written == ["BENCHMARKS.md", "bench.json", "plotly.min.js", "rd.html", "rd.png"]
+    text = (tmp_path / "docs" / "BENCHMARKS.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith(("| BiCAN", "| JPEG"))]
+    assert table == ["| BiCAN | m | MNIST | 8.50 | — | 22.20 | — | — | — | 0.991 |",
+                         "| BiCAN | m | drawn | 9.25 | — | 22.20 | — | — | — | 0.950 |",
+                         "| JPEG | quality 5 | MNIST | 380.00 | — | 20.60 | — | — | — | — |"]
+
+
+def test_tools_bench_writes_results_from_before_the_drawn_set(tmp_path):
+    stored = tmp_path / "stored.json"
     stored.write_text(json.dumps({"machine": "m", "date": "2026-01-01", "n": 2, "file_sizes": [], "throughput": [],
                                   "rate_distortion": [{"codec": "BiCAN", "setting": "m", "bytes_per_digit": 8.5,
                                                        "psnr_db": 22.2}]}))
     assert report.main(["--from-json", str(stored), "--docs", str(tmp_path / "docs")]) == 0
-    written = sorted(p.name for p in (tmp_path / "docs").iterdir())
-    assert written == ["BENCHMARKS.md", "bench.json", "plotly.min.js", "rd.html", "rd.png"]
-    assert "| BiCAN | m | 8.50 |" in (tmp_path / "docs" / "BENCHMARKS.md").read_text()
+    text = (tmp_path / "docs" / "BENCHMARKS.md").read_text()
+    assert "| BiCAN | m | MNIST | 8.50 |" in text and "| drawn |" not in text and "drawn digits" not in text

@@ -34,7 +34,7 @@ def test_eval_json_has_the_contract_keys():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     for key in ("model", "n", "bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
-                "idempotent_fraction", "classifier_accuracy"):
+                "idempotent_fraction", "classifier_accuracy", "agreement"):
         assert key in result
     assert result["n"] == 200
 

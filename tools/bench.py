@@ -53,21 +53,33 @@ def write_codec(result: dict, docs: Path = DOCS) -> None:
 
 
 def _markdown(r: dict) -> str:
-    lines = [f"Measured by `python -m tools.bench` on {r['date']}, on {r['machine']}, over {r['n']} MNIST test digits.",
+    drawn = {(row["codec"], row["setting"]): row for row in r.get("drawn", [])}  # results from before the set: none
+    lines = [f"Measured by `python -m tools.bench` on {r['date']}, on {r['machine']}, over {r['n']} MNIST test digits"
+             + (f" and, for the models, {r['n_drawn']} drawn digits (`bican.drawn`: test digits redrawn as the "
+                "studio's canvas draws them, with brush widths, sizes, slants and wobble as people vary them)"
+                if drawn else "") + ".",
              "PSNR is at 28x28 on uint8 pixels, from the MSE pooled over the set. Bytes are actual bytes per digit;",
-             "per-image formats count their headers. ![rate–distortion](rd.png) ([interactive](rd.html))", "",
-             "| codec | setting | bytes/digit | ideal bytes | PSNR dB | SSIM | idempotent | classifier |",
-             "|---|---|---|---|---|---|---|---|"]
+             "per-image formats count their headers. Classifier: its accuracy on the reconstructions against the",
+             "intended class; agreement: it reads the reconstruction as it reads the input.",
+             "![rate–distortion](rd.png) ([interactive](rd.html))", "",
+             "| codec | setting | set | bytes/digit | ideal bytes | PSNR dB | SSIM | idempotent | classifier | agreement |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rate_distortion"]:
-        cells = [_fmt(row.get(k)) for k in ("bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
-                                            "idempotent_fraction", "classifier_accuracy")]
-        cells[2] = cells[2] if row["psnr_db"] is not None else "lossless"
-        lines.append(f"| {row['codec']} | {row['setting']} | " + " | ".join(cells) + " |")
+        lines.append(_rd_line(row, "MNIST"))
+        if (row["codec"], row["setting"]) in drawn:
+            lines.append(_rd_line(drawn[row["codec"], row["setting"]], "drawn"))
     lines += ["", "The seed's file-size table (whole test set):", "", "| representation | format | bytes |", "|---|---|---|"]
     lines += [f"| {s['representation']} | {s['format']} | {s['bytes']:,} |" for s in r["file_sizes"]]
     lines += ["", "| throughput | digits/s |", "|---|---|"]
     lines += [f"| {t['what']} | {t['digits_per_s']:,.0f} |" for t in r["throughput"]]
     return "\n".join(lines)
+
+
+def _rd_line(row: dict, digit_set: str) -> str:
+    cells = [_fmt(row.get(k)) for k in ("bytes_per_digit", "ideal_bytes_per_digit", "psnr_db", "ssim",
+                                        "idempotent_fraction", "classifier_accuracy", "agreement")]
+    cells[2] = cells[2] if row["psnr_db"] is not None else "lossless"
+    return f"| {row['codec']} | {row['setting']} | {digit_set} | " + " | ".join(cells) + " |"
 
 
 def _fmt(value) -> str:
