@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, weights
+from . import data, drawn, weights
 from .augment import Augmenter
 from .codec import Codec, EncoderSettings, compute_dtype
 from .config import ConfigError, TrainConfig
@@ -32,6 +32,10 @@ SHARED_THREADS = 1
 TEST_POINT = 1000  # test digits that measure a finished run's point on the rate–distortion chart (about a second)
 Listener = Callable[[Event], None]
 COLLAPSE_GAIN_DB = 0.5  # below the collapse floor, an epoch must beat the best by this much to count as learning
+# Training digits redrawn as the studio's canvas draws them (bican.drawn), rendered at the run's start for augmentation
+# to draw a third of its varied digits from. Rendering took 9.6 s for 1,000 digits on one CPU thread of the 2-core
+# machine at load 7.6 (about 10 ms a digit), so a larger pool would cost a short run more than its augmentation does.
+CANVAS_POOL = 1000
 # What a model was trained to minimise: a fine-tune keeps it unless told otherwise, or the rung's rate would move.
 OBJECTIVE = ("lam", "cycle_weight", "fixed_point_rounds", "image_weight")
 
@@ -175,7 +179,7 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
     run = _Run(cfg, model, nn.parallel.DistributedDataParallel(objective) if world > 1 else objective,
                torch.optim.Adam(model.parameters(), lr=cfg.lr), train_set, val_set,
-               Augmenter(cfg.augment, cfg.seed * 1000 + rank, device) if cfg.augment else None, _panel(data_root),
+               _augmenter(cfg, device, rank, data_root), _panel(data_root),
                device, on_event if (on_event and rank == 0) else (lambda event: None), out,
                stop or (lambda: False), drawn or (lambda: None), rank, world, steps_per_epoch,
                _total_steps(cfg, steps_per_epoch), origin)
@@ -477,6 +481,16 @@ def _panel(root: str | None) -> dict[str, np.ndarray]:
     """The first test digit of each class: the same ten digits after every epoch of every run."""
     test = data.load("test", root)
     return {f"test {label}": test.images[np.flatnonzero(test.labels == label)[0]] for label in range(10)}
+
+
+def _augmenter(cfg: TrainConfig, device: torch.device, rank: int, root: str | None) -> Augmenter | None:
+    """What varies the run's batches, with its pool of canvas renderings on the device; None for cfg.augment 0."""
+    if not cfg.augment:
+        return None
+    digits = data.load("train", root).images[: -cfg.val_size]  # never the validation digits
+    pick = np.sort(np.random.default_rng(cfg.seed).choice(len(digits), CANVAS_POOL, replace=False))
+    pool = torch.from_numpy(drawn.render(digits[pick], cfg.seed)).to(device)
+    return Augmenter(cfg.augment, cfg.seed * 1000 + rank, device, pool)
 
 
 def _data(cfg, device, root, rank, world) -> tuple[torch.Tensor, torch.Tensor]:

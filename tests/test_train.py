@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from bican import codec, weights
+from bican import train as train_module
 from bican.config import ConfigError, ModelConfig, TrainConfig, preset
 from bican.train import Objective, train, with_init
 
@@ -217,7 +218,8 @@ def test_bench_train_times_from_process_start_and_prints_the_estimate_beside_it(
     assert "from process start to the best model written" in text and f"{result['estimate_s']:.1f} s" in text
 
 
-def test_augmented_runs_repeat_and_differ_from_plain_ones(tmp_path):
+def test_augmented_runs_repeat_and_differ_from_plain_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "CANVAS_POOL", 100)  # 1,000 renderings take about 10 s
     cfg = dataclasses.replace(TINY, max_steps=6, val_coded=0, augment=0.5)
     first = [e["total"] for e in _run(tmp_path / "a", cfg)[1] if e["type"] == "step"]
     again = [e["total"] for e in _run(tmp_path / "b", cfg)[1] if e["type"] == "step"]
@@ -226,6 +228,15 @@ def test_augmented_runs_repeat_and_differ_from_plain_ones(tmp_path):
 
 
 FINE_TUNE = dataclasses.replace(preset("handwriting"), max_steps=2, val_size=500, val_coded=0)
+
+
+def test_the_augmenter_holds_a_pool_of_canvas_renderings(monkeypatch, mnist_test):
+    monkeypatch.setattr(train_module, "CANVAS_POOL", 20)
+    cfg = dataclasses.replace(TINY, augment=0.5)
+    pool = train_module._augmenter(cfg, torch.device("cpu"), 0, None).pool
+    assert pool.shape == (20, 28, 28) and pool.dtype == torch.uint8 and pool.float().mean() > 10
+    assert torch.equal(pool, train_module._augmenter(cfg, torch.device("cpu"), 1, None).pool)  # every rank alike
+    assert train_module._augmenter(dataclasses.replace(cfg, augment=0.0), torch.device("cpu"), 0, None) is None
 
 
 def test_init_starts_from_the_models_networks_and_prior(tmp_path):
