@@ -270,3 +270,15 @@ def test_with_init_takes_the_model_and_objective_from_the_file_unless_named():
     with pytest.raises(ConfigError, match="init: unknown model 'nosuch'"):
         with_init(dataclasses.replace(cfg, init="nosuch"))
     assert with_init(TINY) is TINY
+
+
+@pytest.mark.gpu
+def test_cuda_augmentation_keeps_an_epoch_within_one_and_a_half_times_a_plain_one(tmp_path):
+    def second_epoch_s(augment: float) -> float:
+        cfg = dataclasses.replace(preset("quick"), device="cuda", epochs=2, val_coded=0, augment=augment)
+        end, events = _run(tmp_path / str(augment), cfg, test_digits=0)
+        assert end["status"] == "done"
+        return [e["seconds"] for e in events if e["type"] == "epoch"][1]  # the first pays for kernel selection
+
+    plain, varied = second_epoch_s(0.0), second_epoch_s(0.5)
+    assert varied <= 1.5 * plain, f"an augmented epoch took {varied:.2f} s against {plain:.2f} s"
