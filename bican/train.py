@@ -33,8 +33,8 @@ TEST_POINT = 1000  # test digits that measure a finished run's point on the rate
 Listener = Callable[[Event], None]
 COLLAPSE_GAIN_DB = 0.5  # below the collapse floor, an epoch must beat the best by this much to count as learning
 # Training digits redrawn as the studio's canvas draws them (bican.drawn), rendered at the run's start for augmentation
-# to draw a third of its varied digits from. Rendering took 9.6 s for 1,000 digits on one CPU thread of the 2-core
-# machine at load 7.6 (about 10 ms a digit), so a larger pool would cost a short run more than its augmentation does.
+# to draw a third of its varied digits from. Rendering 1,000 digits took 4.5 to 9.6 s on one CPU thread of the 2-core
+# machine at load 7 to 13 (5 to 10 ms a digit), so a larger pool would cost a short run more than its augmentation.
 CANVAS_POOL = 1000
 # What a model was trained to minimise: a fine-tune keeps it unless told otherwise, or the rung's rate would move.
 OBJECTIVE = ("lam", "cycle_weight", "fixed_point_rounds", "image_weight")

@@ -67,5 +67,5 @@ def test_train_init_fine_tunes_a_shipped_rung_with_its_recipe(tmp_path):
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     # entropy-05b's model and objective, the fine-tune's own step size and augmentation, the config file's limits
     assert stored["init"] == "entropy-05b" and stored["model"]["hidden"] == 256 and stored["lam"] == 1.5e-3
-    assert (stored["fixed_point_rounds"], stored["lr"], stored["augment"], stored["max_steps"]) == (2, 3e-4, 0.5, 2)
+    assert (stored["fixed_point_rounds"], stored["lr"], stored["augment"], stored["max_steps"]) == (2, 3e-4, 0.25, 2)
     assert json.loads(done.stdout.splitlines()[-1])["status"] == "done"

@@ -73,6 +73,7 @@ def test_configs_stored_before_augmentation_and_init_still_load():
     assert (cfg.augment, cfg.init, cfg.lam, cfg.cycle_weight) == (0.0, "", 3e-4, 200.0)
 
 
-def test_the_presets_people_train_vary_their_digits_and_the_test_and_2019_presets_do_not():
-    assert preset("handwriting").augment > 0 and preset("handwriting").init == "entropy-08b"
-    assert preset("tiny").augment == preset("seed").augment == 0.0
+def test_entropy_and_handwriting_vary_their_digits_and_quick_tiny_and_the_2019_preset_do_not():
+    assert preset("handwriting").augment > 0 and preset("entropy").augment > 0
+    assert preset("handwriting").init == "entropy-08b"
+    assert preset("tiny").augment == preset("seed").augment == preset("quick").augment == 0.0

@@ -262,7 +262,7 @@ def test_with_init_takes_the_model_and_objective_from_the_file_unless_named():
     cfg = with_init(dataclasses.replace(preset("handwriting"), init="entropy-05b"))
     assert cfg.model == weights.load("entropy-05b").model.cfg
     assert (cfg.lam, cfg.cycle_weight, cfg.fixed_point_rounds) == (1.5e-3, 50.0, 2)  # entropy-05b's recipe
-    assert (cfg.lr, cfg.augment, cfg.epochs) == (3e-4, 0.5, 3)  # the fine-tune's own
+    assert (cfg.lr, cfg.augment, cfg.epochs) == (3e-4, 0.25, 3)  # the fine-tune's own
     named = dataclasses.replace(cfg, lam=1e-3, model=dataclasses.replace(cfg.model, latents=32))
     assert with_init(named, {"lam", "model.latents"}).lam == 1e-3
     with pytest.raises(ConfigError, match=r"entropy-12b fixes the model.*latents 32 \(the file has 40\)"):
