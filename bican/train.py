@@ -16,10 +16,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, drawn, weights
+from . import data, weights
 from .augment import Augmenter
 from .codec import Codec, EncoderSettings, compute_dtype
 from .config import ConfigError, TrainConfig
+from .drawn import render as draw_on_canvas
 from .evaluate import evaluate, psnr
 from .model import BiCAN
 
@@ -489,7 +490,7 @@ def _augmenter(cfg: TrainConfig, device: torch.device, rank: int, root: str | No
         return None
     digits = data.load("train", root).images[: -cfg.val_size]  # never the validation digits
     pick = np.sort(np.random.default_rng(cfg.seed).choice(len(digits), CANVAS_POOL, replace=False))
-    pool = torch.from_numpy(drawn.render(digits[pick], cfg.seed)).to(device)
+    pool = torch.from_numpy(draw_on_canvas(digits[pick], cfg.seed)).to(device)
     return Augmenter(cfg.augment, cfg.seed * 1000 + rank, device, pool)
 
 
