@@ -1,8 +1,9 @@
 """Training digits varied the way people's handwriting differs from MNIST's writers, as batched torch ops that run on
 the training device: stroke thickness, slant and size, position, wobble, blur and low resolution.
 
-Every transform takes float digits [M, 1, 28, 28] in [0, 1] and one parameter per digit, whose neutral value leaves
-the digit as it is, so a batch mixes strengths without a Python loop or a host-device round trip.
+The transforms take float digits [M, 1, 28, 28] in [0, 1] and their parameters per digit (low resolution: one side
+for the batch), whose neutral values leave a digit as it is, so a batch mixes strengths without a Python loop or a
+host-device round trip.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ ELASTIC_GRID = 4  # control points per side of that displacement; fewer makes it
 # faint ghosts rather than thin strokes.
 THIN = 0.5
 BLUR_SIGMA = 1.0  # Gaussian blur, in pixels at most: a soft pen, a scan out of focus
-LOW_SIDES = (12, 18)  # low resolution: down to this many pixels a side (inclusive), then back up to 28; at 8 a
-# digit was a smudge
+# Low resolution: down to this many pixels a side (inclusive), then back up to 28; at 8 a digit was a smudge.
+LOW_SIDES = (12, 18)
 # Which share of the varied digits each optional transform takes, as (start, end) of the batch's varied rows, which
 # come in random order: wobble alone, wobble and blur, low resolution alone, neither (blur and low resolution together
 # left smudges). A slice costs only its own rows, where a random mask would compute every row on one CPU thread.
