@@ -176,12 +176,17 @@ def _config_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument("--config", type=Path, help=f"{prefix}TrainConfig as JSON; overrides the preset's fields it names")
     parser.add_argument("--preset", choices=list(PRESETS), help=f"{prefix}(default: entropy)")
     parser.add_argument("--epochs", type=int, help=f"{prefix}override the number of epochs")
+    parser.add_argument("--init", help=f"{prefix}fine-tune this model (a name or .safetensors path): its networks, "
+                        "prior, model config and objective (λ, cycle weight, train rounds) start the run, unless the "
+                        "config names them")
     parser.add_argument("--device", choices=DEVICES,
                         help=f"{prefix}override the device (preset default: auto)")
 
 
 def load_train_config(args) -> TrainConfig:
-    cfg = preset(args.preset or "entropy")
+    """The preset, then the --config file's fields, then the flags; with an init model, its model and objective
+    wherever the config file names none of theirs (train.with_init)."""
+    cfg, named = preset(args.preset or "entropy"), set()
     if args.config:
         try:
             override = json.loads(args.config.read_text(), parse_constant=_no_constant)
@@ -190,10 +195,16 @@ def load_train_config(args) -> TrainConfig:
         if not isinstance(override, dict):
             raise ConfigError(f"{args.config}: expected a JSON object")
         base = cfg.to_dict()
+        named = set(override) | {f"model.{k}" for k in override.get("model", {})}
         override["model"] = {**base["model"], **override.get("model", {})}
         cfg = TrainConfig.from_dict({**base, **override})
-    changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None}
-    return dataclasses.replace(cfg, **changes).validate()
+    changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device), ("init", args.init)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes).validate()
+    if not cfg.init:
+        return cfg
+    from .train import with_init
+
+    return with_init(cfg, named)
 
 
 def _no_constant(name: str) -> float:
@@ -215,7 +226,8 @@ def _train_run(args) -> int:
     """The app's path: the registry holds the config; events, heartbeat and the end status go back to it."""
     from .runs import Registry
 
-    given = [f"--{name}" for name in ("config", "preset", "epochs", "device", "out") if getattr(args, name) is not None]
+    given = [f"--{name}" for name in ("config", "preset", "epochs", "device", "init", "out")
+             if getattr(args, name) is not None]
     given += ["--resume"] if args.resume else []
     if given:
         raise ConfigError(f"--run-id takes everything from the run; drop {', '.join(given)}")

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data, weights
+from .augment import Augmenter
 from .codec import Codec, EncoderSettings, compute_dtype
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
+from .drawn import render as draw_on_canvas
 from .evaluate import evaluate, psnr
 from .model import BiCAN
 
@@ -31,6 +33,12 @@ SHARED_THREADS = 1
 TEST_POINT = 1000  # test digits that measure a finished run's point on the rate–distortion chart (about a second)
 Listener = Callable[[Event], None]
 COLLAPSE_GAIN_DB = 0.5  # below the collapse floor, an epoch must beat the best by this much to count as learning
+# Training digits redrawn as the studio's canvas draws them (bican.drawn), rendered at the run's start for augmentation
+# to draw a third of its varied digits from. Rendering 1,000 digits took 4.5 to 9.6 s on one CPU thread of the 2-core
+# machine at load 7 to 13 (5 to 10 ms a digit), so a larger pool would cost a short run more than its augmentation.
+CANVAS_POOL = 1000
+# What a model was trained to minimise: a fine-tune keeps it unless told otherwise, or the rung's rate would move.
+OBJECTIVE = ("lam", "cycle_weight", "fixed_point_rounds", "image_weight")
 
 
 class Objective(nn.Module):
@@ -130,6 +138,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     train_set: torch.Tensor
     val_set: torch.Tensor
+    augment: Augmenter | None  # varies part of each batch (TrainConfig.augment); None trains on MNIST as it is
     panel: dict[str, np.ndarray]  # fixed test digits shown after every epoch, by name
     device: torch.device
     emit: Listener
@@ -140,6 +149,7 @@ class _Run:
     world: int
     steps_per_epoch: int
     total_steps: int
+    origin: dict[str, str]  # the init model's fingerprint, kept in the start event and every saved model
 
 
 # The public entry point: the config, then optional hooks for the CLI, the run writer and the tests, each a keyword
@@ -164,19 +174,21 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed + rank)
     train_set, val_set = _data(cfg, device, data_root, rank, world)
-    model = BiCAN(cfg.model).to(device)
+    model, origin = _initial(cfg)
+    model = model.to(device)
     objective = Objective(model, cfg)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
     run = _Run(cfg, model, nn.parallel.DistributedDataParallel(objective) if world > 1 else objective,
-               torch.optim.Adam(model.parameters(), lr=cfg.lr), train_set, val_set, _panel(data_root),
+               torch.optim.Adam(model.parameters(), lr=cfg.lr), train_set, val_set,
+               _augmenter(cfg, device, rank, data_root), _panel(data_root),
                device, on_event if (on_event and rank == 0) else (lambda event: None), out,
                stop or (lambda: False), drawn or (lambda: None), rank, world, steps_per_epoch,
-               _total_steps(cfg, steps_per_epoch))
+               _total_steps(cfg, steps_per_epoch), origin)
     state = TrainState()
     if resume and out is not None and (out / "last.safetensors").exists():
         state = TrainState.from_dict(weights.load_checkpoint(out / "last.safetensors", model, run.optimizer))
     run.emit({"type": "start", "device": str(device), "world_size": world, "total_steps": run.total_steps,
-              "steps_per_epoch": steps_per_epoch, "resumed_at": state.step, "parameters": _count(model)})
+              "steps_per_epoch": steps_per_epoch, "resumed_at": state.step, "parameters": _count(model), **origin})
     ender = _loop(run, state)
     if ender["status"] == "done" and rank == 0 and out is not None and state.best is not None and test_digits:
         run.emit(_test_point(out / "best.safetensors", data_root, test_digits))
@@ -185,6 +197,45 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
         dist.destroy_process_group()
     run.emit(ender)
     return ender
+
+
+def with_init(cfg: TrainConfig, named: Collection[str] = ()) -> TrainConfig:
+    """The config that fine-tunes cfg.init: the model config from the file, and the objective (OBJECTIVE) it was
+    trained with; without init, cfg as it is.
+
+    Args:
+        named: fields the caller set on purpose ("model.latents" for a model field): an objective field named keeps
+            cfg's value; a model field named must agree with the file, or ConfigError says which differ.
+    """
+    if not cfg.init:
+        return cfg
+    try:
+        model, info = weights.describe(cfg.init)
+    except weights.WeightsError as exc:
+        raise ConfigError(f"init: {exc}") from None
+    asked = [name.removeprefix("model.") for name in named if name.startswith("model.")]
+    clash = [f"{k} {getattr(cfg.model, k)!r} (the file has {getattr(model, k)!r})" for k in asked
+             if getattr(cfg.model, k) != getattr(model, k)]
+    if clash:
+        raise ConfigError(f"init {cfg.init} fixes the model, and the config asks for another: {', '.join(clash)}; "
+                          "leave those model fields out")
+    trained = info.get("train") if isinstance(info.get("train"), dict) else {}
+    objective = {k: trained[k] for k in OBJECTIVE if k in trained and k not in named}
+    return TrainConfig.from_dict({**cfg.to_dict(), **objective, "model": dataclasses.asdict(model)})
+
+
+def _initial(cfg: TrainConfig) -> tuple[BiCAN, dict[str, str]]:
+    """Fresh networks, or cfg.init's with the learned prior they were trained with (every codec file keeps it beside
+    its coder's tables), which starts the rate term where the networks left it."""
+    if not cfg.init:
+        return BiCAN(cfg.model), {}
+    loaded = weights.load(cfg.init)
+    if loaded.model.cfg != cfg.model:
+        differ = [f"{f.name} {getattr(cfg.model, f.name)!r} (the file has {getattr(loaded.model.cfg, f.name)!r})"
+                  for f in dataclasses.fields(cfg.model) if getattr(cfg.model, f.name) != getattr(loaded.model.cfg, f.name)]
+        raise ConfigError(f"init {cfg.init} is another model than this run's: {', '.join(differ)}; take the model "
+                          "config from the file (train --init does)")
+    return loaded.model.train(), {"init_fingerprint": loaded.fingerprint}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,8 +362,11 @@ def _step(run: _Run, state: TrainState, order: torch.Tensor, i: int, epoch: int)
     """One optimizer step on the i-th batch of the epoch's order; its losses come back a step later."""
     cfg, optimizer = run.cfg, run.optimizer
     _set_lr(optimizer, cfg, state.step, run.total_steps)
+    digits = run.train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+    if run.augment is not None:
+        digits = run.augment(digits, state.step)
     with _autocast(cfg, run.device):
-        losses = run.step_fn(run.train_set[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]])
+        losses = run.step_fn(digits)
     readout = _Readout(losses, {"type": "step", "step": state.step + 1, "epoch": epoch + 1,
                                 "lr": optimizer.param_groups[0]["lr"]})
     optimizer.zero_grad(set_to_none=True)
@@ -358,7 +412,8 @@ def _validate(run: _Run, state: TrainState, epoch: int, seconds: float) -> str |
     if improved:
         state.best_score, state.best = score, {"epoch": epoch + 1, **metrics}
         if run.out is not None:
-            weights.save(run.out / "best.safetensors", model, {"train": cfg.to_dict(), "validation": state.best})
+            weights.save(run.out / "best.safetensors", model,
+                         {"train": cfg.to_dict(), "validation": state.best, **run.origin})
     elif best and metrics["psnr_db"] < best["psnr_db"] - cfg.diverge_db:
         return f"diverged: validation PSNR fell to {metrics['psnr_db']:.1f} dB from a best of {best['psnr_db']:.1f} dB"
     if best and metrics["psnr_db"] < min(cfg.collapse_db, best["psnr_db"] + COLLAPSE_GAIN_DB):
@@ -427,6 +482,16 @@ def _panel(root: str | None) -> dict[str, np.ndarray]:
     """The first test digit of each class: the same ten digits after every epoch of every run."""
     test = data.load("test", root)
     return {f"test {label}": test.images[np.flatnonzero(test.labels == label)[0]] for label in range(10)}
+
+
+def _augmenter(cfg: TrainConfig, device: torch.device, rank: int, root: str | None) -> Augmenter | None:
+    """What varies the run's batches, with its pool of canvas renderings on the device; None for cfg.augment 0."""
+    if not cfg.augment:
+        return None
+    digits = data.load("train", root).images[: -cfg.val_size]  # never the validation digits
+    pick = np.sort(np.random.default_rng(cfg.seed).choice(len(digits), CANVAS_POOL, replace=False))
+    pool = torch.from_numpy(draw_on_canvas(digits[pick], cfg.seed)).to(device)
+    return Augmenter(cfg.augment, cfg.seed * 1000 + rank, device, pool)
 
 
 def _data(cfg, device, root, rank, world) -> tuple[torch.Tensor, torch.Tensor]:

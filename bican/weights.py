@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from . import paths
-from .config import DEFAULT_MODEL, ConfigError, model_config_from_dict
+from .config import DEFAULT_MODEL, ConfigError, ModelConfig, model_config_from_dict
 from .model import BiCAN
 from .paths import CLASSIFIER, model_dirs
 from .prior import MAX_SYMBOLS, PRECISION, CdfTables
@@ -127,6 +127,13 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Loaded:
         raise
 
 
+def describe(name_or_path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
+    """A codec model's config and info (how it was trained, its prior, ...) from its file's header alone."""
+    path = resolve(name_or_path)
+    meta, _ = _header(path, "codec")
+    return _config(path, meta), _metadata_object(path, meta, "info")
+
+
 def _load(path: Path) -> Loaded:
     meta, shapes = _header(path, "codec")
     cfg, info = _config(path, meta), _metadata_object(path, meta, "info")
@@ -169,7 +176,7 @@ def _metadata_object(path: Path, meta: dict[str, str], key: str) -> dict[str, An
     return value
 
 
-def _config(path: Path, meta: dict[str, str]):
+def _config(path: Path, meta: dict[str, str]) -> ModelConfig:
     if "config" not in meta:
         raise WeightsError(f"{path}: its metadata carries no model config")
     try:

@@ -27,6 +27,7 @@ FLOATS = {"lr": "Learning rate", "lam": "λ (smaller buys quality with bytes)",
           "cycle_weight": "Compressor (code) cycle weight", "image_weight": "Decompressor (image) cycle weight"}
 MODEL_INTS = {"latents": "Latent count", "width": "Width (channels of the first convolution)"}
 REFRESH_S = 2
+NO_INIT = "none (new networks)"
 
 
 def registry() -> runs.Registry:
@@ -41,19 +42,48 @@ def registry() -> runs.Registry:
 # --- Train page ---------------------------------------------------------------------------------
 def describe_preset(name: str) -> str:
     cfg = PRESETS[name]
-    return f"{name}: {cfg.model.family} family, {cfg.model.latents} latents, {cfg.epochs} epoch(s)"
+    start = f", from {cfg.init}" if cfg.init else ""
+    return f"{name}: {cfg.model.family} family, {cfg.model.latents} latents, {cfg.epochs} epoch(s){start}"
+
+
+def init_choice(preset: TrainConfig, key: str) -> str:
+    """The model a run starts from, chosen among the installed ones (outside the form, so the form follows it)."""
+    from bican import weights
+
+    offered = [NO_INIT, *weights.available()]
+    if preset.init and preset.init not in offered:
+        offered.append(preset.init)  # a preset's model that is not installed: the form says why it cannot start
+    choice = st.selectbox("Start from", offered, index=offered.index(preset.init or NO_INIT), key=f"{key}-init",
+                          help="Fine-tune an installed model: its networks, prior, model size and objective (λ, cycle "
+                               "weight) start the run, and its model size cannot change. 'none' trains new networks.")
+    return "" if choice == NO_INIT else choice
+
+
+def base_config(preset: TrainConfig, init: str) -> TrainConfig:
+    """The preset, fitted to the chosen start model (train.with_init); raises ConfigError if that cannot load."""
+    from bican.train import with_init
+
+    return with_init(dataclasses.replace(preset, init=init))
 
 
 def form_inputs(base: TrainConfig, key: str) -> dict:
-    """The form's inputs, prefilled from a preset (keyed by it, so switching presets refills them)."""
+    """The form's inputs, prefilled from a preset (keyed by it and the start model, so changing either refills them)."""
     values: dict = {}
+    key = f"{key}-{base.init}" if base.init else key
     left, middle, right = st.columns(3)
     for name, label in INTS.items():
         values[name] = left.number_input(label, value=getattr(base, name), step=1, key=f"{key}-{name}")
     for name, label in FLOATS.items():
         values[name] = middle.text_input(label, value=f"{getattr(base, name):g}", key=f"{key}-{name}")
+    values["augment"] = middle.number_input(
+        "Augmentation (share of each batch varied)", 0.0, 1.0, value=base.augment, step=0.05, key=f"{key}-augment",
+        help="The share of each batch's digits varied the way people's handwriting differs from MNIST's: thicker or "
+             "thinner strokes, tilt, size, slant, position, wobble, blur, low resolution, and digits redrawn as this "
+             "studio's canvas draws them. The rest stay MNIST as it is; 0 trains on MNIST alone.")
+    fixed = "Fixed by the model the run starts from." if base.init else None
     for name, label in MODEL_INTS.items():
-        values[name] = right.number_input(label, value=getattr(base.model, name), step=1, key=f"{key}-{name}")
+        values[name] = right.number_input(label, value=getattr(base.model, name), step=1, key=f"{key}-{name}",
+                                          disabled=bool(base.init), help=fixed)
     offered = devices()
     values["device"] = right.selectbox("Device", offered, index=offered.index(base.device) if base.device in offered else 0,
                                        key=f"{key}-device")
@@ -65,7 +95,8 @@ def config_from_form(base: TrainConfig, values: dict) -> TrainConfig:
     floats = {name: _number(label, values[name]) for name, label in FLOATS.items()}
     model = dataclasses.replace(base.model, **{name: int(values[name]) for name in MODEL_INTS})
     ints = {name: int(values[name]) for name in INTS}
-    return dataclasses.replace(base, model=model, device=values["device"], **ints, **floats).validate()
+    return dataclasses.replace(base, model=model, device=values["device"], augment=float(values["augment"]), **ints,
+                               **floats).validate()
 
 
 def _number(label: str, text: str) -> float:

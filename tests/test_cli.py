@@ -47,6 +47,9 @@ def test_eval_json_has_the_contract_keys():
     (lambda p: p.write_text('{"grad_clip": Infinity}'), ["train", "--config", "{f}", "--out", "{d}/run"]),
     (lambda p: p.write_text('{"diverge_db": NaN}'), ["train", "--config", "{f}", "--out", "{d}/run"]),
     (lambda p: np.save(p, np.zeros((1, 28, 28), np.uint8)), ["compress", "{f}", "-o", "{d}/x.bican", "--refine", "99"]),
+    (lambda p: p.write_text("{}"), ["train", "--config", "{f}", "--init", "nosuch", "--out", "{d}/run"]),
+    (lambda p: p.write_text('{"model": {"latents": 40}}'), ["train", "--config", "{f}", "--init", "entropy-08b"]),
+    (lambda p: p.write_text('{"augment": 1.5}'), ["train", "--config", "{f}", "--out", "{d}/run"]),
 ])
 def test_bad_input_is_one_line_error(tmp_path, make, args):
     f = tmp_path / "input.npy"
@@ -54,3 +57,15 @@ def test_bad_input_is_one_line_error(tmp_path, make, args):
     done = bican(*[a.format(f=f, d=tmp_path) for a in args])
     assert done.returncode != 0
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_train_init_fine_tunes_a_shipped_rung_with_its_recipe(tmp_path):
+    (tmp_path / "short.json").write_text('{"max_steps": 2, "val_size": 100, "val_coded": 0}')
+    done = bican("train", "--preset", "handwriting", "--init", "entropy-05b", "--config", tmp_path / "short.json",
+                 "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    # entropy-05b's model and objective, the fine-tune's own step size and augmentation, the config file's limits
+    assert stored["init"] == "entropy-05b" and stored["model"]["hidden"] == 256 and stored["lam"] == 1.5e-3
+    assert (stored["fixed_point_rounds"], stored["lr"], stored["augment"], stored["max_steps"]) == (2, 3e-4, 0.25, 2)
+    assert json.loads(done.stdout.splitlines()[-1])["status"] == "done"

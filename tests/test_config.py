@@ -22,6 +22,11 @@ def test_round_trip_through_dict():
     ({"model": {"family": "gan"}}, "family"),
     ({"model": {"latents": 0}}, "latents"),
     ({"model": []}, "ModelConfig must be a JSON object"),
+    ({"augment": 1.5}, r"augment must be in 0..1 \(the share of each batch varied\), not 1.5"),
+    ({"augment": -0.1}, "augment must be in 0..1"),
+    ({"augment": "half"}, "augment must be float"),
+    ({"init": 8}, "init must be str"),
+    ({"init": "entropy-08b\nrm"}, "init must be a model name or a .safetensors path"),
 ])
 def test_bad_values_name_the_field(change, message):
     base = TrainConfig().to_dict()
@@ -56,3 +61,19 @@ def test_non_finite_values_and_absurd_seeds_are_refused(change, message):
 
 def test_largest_seed_still_validates():
     assert TrainConfig.from_dict({**TrainConfig().to_dict(), "seed": 2 ** 31 - 1}).seed == 2 ** 31 - 1
+
+
+def test_configs_stored_before_augmentation_and_init_still_load():
+    from bican import weights
+
+    # entropy-08b's file keeps the config it was trained with, written before these fields (and several others).
+    stored = weights.load("entropy-08b").info["train"]
+    assert "augment" not in stored and "init" not in stored
+    cfg = TrainConfig.from_dict(stored)
+    assert (cfg.augment, cfg.init, cfg.lam, cfg.cycle_weight) == (0.0, "", 3e-4, 200.0)
+
+
+def test_entropy_and_handwriting_vary_their_digits_and_quick_tiny_and_the_2019_preset_do_not():
+    assert preset("handwriting").augment > 0 and preset("entropy").augment > 0
+    assert preset("handwriting").init == "entropy-08b"
+    assert preset("tiny").augment == preset("seed").augment == preset("quick").augment == 0.0

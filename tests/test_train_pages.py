@@ -11,7 +11,7 @@ import torch
 from conftest import Unstarted
 from streamlit.testing.v1 import AppTest
 
-from bican import runs, samples
+from bican import runs, samples, weights
 from bican.config import preset
 from pages import _runs_ui as ui
 
@@ -53,10 +53,40 @@ def test_cuda_without_a_gpu_is_refused_before_launch(runs_root):
 
 def test_form_values_reach_the_config():
     values = {"epochs": 2, "batch_size": 64, "max_steps": 0, "seed": 3, "lr": "1e-3", "lam": "0.001",
-              "cycle_weight": "10", "image_weight": "1", "latents": 24, "width": 16, "device": "cpu"}
+              "cycle_weight": "10", "image_weight": "1", "latents": 24, "width": 16, "device": "cpu", "augment": 0.25}
     cfg = ui.config_from_form(preset("entropy"), values)
     assert (cfg.epochs, cfg.batch_size, cfg.seed, cfg.lr, cfg.lam, cfg.cycle_weight) == (2, 64, 3, 1e-3, 1e-3, 10.0)
+    assert cfg.augment == 0.25
     assert (cfg.model.latents, cfg.model.width, cfg.model.hidden, cfg.device) == (24, 16, 512, "cpu")
+
+
+def test_augmentation_and_the_start_model_reach_the_stored_config(runs_root, monkeypatch):
+    monkeypatch.setattr(runs.Registry, "_spawn", lambda self, run_id: None)  # queue the run, start no trainer
+    monkeypatch.setattr(ui, "estimate", lambda cfg: "")  # the probe run is tested elsewhere
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
+    assert at.number_input(key="quick-augment").value == preset("quick").augment
+    assert "handwriting" in at.number_input(key="quick-augment").help
+    at.number_input(key="quick-augment").set_value(0.3)
+    at.button[0].click().run()
+    at.selectbox(key="quick-init").set_value("entropy-05b").run()
+    latents = at.number_input(key="quick-entropy-05b-latents")
+    assert latents.disabled and latents.value == 32 and at.text_input(key="quick-entropy-05b-lam").value == "0.0015"
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    reg = runs.Registry(runs_root)
+    first, second = (reg.config(run.id) for run in sorted(reg.runs(), key=lambda r: r.created))
+    assert (first.augment, first.init) == (0.3, "")
+    assert (second.init, second.lam, second.fixed_point_rounds, second.model) == (
+        "entropy-05b", 1.5e-3, 2, weights.load("entropy-05b").model.cfg)
+
+
+def test_a_start_model_that_cannot_load_is_named_and_nothing_starts(runs_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("BICAN_MODELS", str(tmp_path))
+    (tmp_path / "broken.safetensors").write_bytes(b"not weights")
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
+    at.selectbox(key="quick-init").set_value("broken").run()
+    assert "Cannot start from broken" in at.error[0].value and not at.button
+    assert Unstarted(runs_root).runs() == []
 
 
 def test_table_shows_the_queue_per_slot(runs_root):
