@@ -23,18 +23,18 @@ class Settler:
 
     def codes(self, digits: torch.Tensor) -> torch.Tensor:
         """Among the fixed points reached from each digit's candidate codes, the best by the encoder's own measure:
-        the nearest to the digit, or with refinement the lowest `objective`, where the descent then starts (from any
-        other start, a descent that moves nothing would end worse than a code it had). Codes that settled come
-        first. The plain code comes first and wins ties, so a decoded digit, whose plain code is already its fixed
-        point, encodes to the same code again. Refinement never moves a code that reconstructs its digit (see
-        EncoderSettings.exact), so it keeps that property."""
+        the nearest to the digit, or, for refinement and inversion, the lowest `objective` (from another start, a
+        descent that moves nothing would end worse than a code it had). Codes that settled come first. The plain
+        code comes first and wins ties, so a decoded digit, whose plain code is already its fixed point, encodes to
+        the same code again. Refinement never moves a code that reconstructs its digit (see EncoderSettings.exact),
+        so it keeps that property."""
         starts = self.candidates(self.nets.latent(digits))
         n, count = len(digits), len(starts)
         codes, images, settled = self.settle(torch.cat(starts))
         if count == 1 and not self.settings.refine:
             return codes
         error = torch.where(settled, self.nets.error(images, digits, count), torch.inf)
-        rank = self.objective(error, codes) if self.settings.refine else error
+        rank = self.objective(error, codes) if self.settings.refine or self.settings.invert else error
         best = rank.view(count, n).argmin(0)  # torch returns the first of equal minima
         rows = torch.arange(n, device=codes.device)
         codes, error = codes.view(count, n, -1)[best, rows], error.view(count, n)[best, rows]
