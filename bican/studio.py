@@ -69,6 +69,8 @@ class Rung:
     recon: np.ndarray  # uint8 [28, 28]
     psnr_db: float
     predicted: int
+    agrees: bool  # the classifier reads the reconstruction as it reads the input
+    learned: bool  # a shipped model, which the user can choose; not JPEG or WebP
 
 
 def from_canvas(rgba: np.ndarray | None) -> np.ndarray | None:
@@ -170,10 +172,17 @@ def ladder(digit: np.ndarray, classifier: Classifier, slow: bool = False, done: 
         done: the analysis of this digit by the model named `model`, reused as that model's rung.
         model: the name of the model `done` belongs to.
     """
-    rungs = [_rung(name, model_words(name), len(done.stream), digit, done.recon) if done is not None and name == model
-             else _coded(load_cached(name), digit) for name in ladder_names(slow)] + _classical(digit)
-    classes = probabilities(classifier, np.stack([r["recon"] for r in rungs])).argmax(axis=1)
-    return [Rung(**r, predicted=int(c)) for r, c in zip(rungs, classes)]
+    learned = [_rung(name, model_words(name), len(done.stream), digit, done.recon)
+               if done is not None and name == model else _coded(load_cached(name), digit) for name in ladder_names(slow)]
+    rungs = learned + _classical(digit)
+    [reads, *classes] = probabilities(classifier, np.stack([digit] + [r["recon"] for r in rungs])).argmax(axis=1)
+    return [Rung(**r, predicted=int(c), agrees=bool(c == reads), learned=i < len(learned))
+            for i, (r, c) in enumerate(zip(rungs, classes))]
+
+
+def keeper(rungs: list[Rung]) -> Rung | None:
+    """The model of the ladder that keeps the digit's class (as the classifier reads it) in the fewest bytes, if any."""
+    return min((r for r in rungs if r.learned and r.agrees), key=lambda r: r.size, default=None)
 
 
 def share_query(codec: Codec, stream: bytes) -> str:

@@ -92,7 +92,8 @@ def bit_bars(result: studio.Analysis) -> str:
 
 
 def readings(result: studio.Analysis) -> str:
-    """The classifier's top three for input and reconstruction, and a plain warning when it doubts or disagrees."""
+    """The classifier's top three for input and reconstruction, and a plain warning when it doubts the input is a
+    digit."""
     def three(probs: np.ndarray) -> str:
         return ", ".join(f"{c} ({p:.0%})" for c, p in studio.top(probs))
 
@@ -101,10 +102,23 @@ def readings(result: studio.Analysis) -> str:
     if result.unsure:
         lines.append(f"⚠️ **This does not look much like a digit**: the classifier's best guess, "
                      f"{result.predicted}, has only {result.probabilities[0].max():.0%}.")
-    if result.predicted != result.predicted_recon:
-        lines.append(f"⚠️ **The class changed**: the input reads as {result.predicted}, the reconstruction as "
-                     f"{result.predicted_recon}. At this rate the code kept another digit; try a larger model.")
     return "\n\n".join(lines)
+
+
+def identity(codec: bican.Codec, result: studio.Analysis, rungs: list[studio.Rung], slow: bool) -> str:
+    """Beside the reconstruction, when the classifier reads it as another digit than the input: which, and the model
+    of the ladder that keeps the digit in the fewest bytes."""
+    if result.predicted == result.predicted_recon:
+        return ""
+    said = (f"⚠️ **The reconstruction reads as {result.predicted_recon}; the input reads as {result.predicted}.** "
+            f"At this rate, {text(codec.name)} kept another digit.")
+    keeper = studio.keeper(rungs)
+    if keeper is not None:
+        return (f"{said} <b>{text(keeper.name)}</b> keeps it a {result.predicted} in {keeper.size} B: choose it "
+                "in Model above, or see it in the ladder below.")
+    if not slow:
+        return f"{said} No fast rung of the ladder keeps it: add the inverting rungs below to try the larger models."
+    return f"{said} No model of the ladder keeps it: the classifier reads every reconstruction as another digit."
 
 
 def download_link(codec: bican.Codec, result: studio.Analysis) -> str:
@@ -138,14 +152,15 @@ def ladder_html(rungs: list[studio.Rung], slow: bool) -> str:
 
 
 def result_markdown(codec: bican.Codec, result: studio.Analysis, rungs: list[studio.Rung], slow: bool) -> str:
-    """Input, reconstruction and difference; the stream; the ladder, in view at once; then every measure of the
-    stream, its download and its link."""
-    return "\n\n".join([
+    """Input, reconstruction and difference, with a warning beside them when the digit changed; the stream; the
+    ladder, in view at once; then every measure of the stream, its download and its link."""
+    return "\n\n".join(part for part in [
         panels(list(zip((result.digit, result.recon, result.difference), CAPTIONS)), width=MAIN_WIDTH),
+        identity(codec, result, rungs, slow),
         f"**The stream: {len(result.stream)} bytes** with <code>{text(codec.name)}</code> ({codec.fingerprint})",
         hex_lines(result.hex), ladder_html(rungs, slow), readings(result), bit_bars(result), measures(result), NOTES,
         download_link(codec, result), share_link(codec, result),
-    ])
+    ] if part)
 
 
 def show_empty_result() -> None:

@@ -141,12 +141,14 @@ def test_inversion_is_closer_than_the_fixed_point_and_recognizes_its_own_codes(d
 
 def test_an_unrecognized_inversion_falls_back_to_the_fixed_point(digits):
     """Two steps of inversion recognize fewer decoded digits, so, checked once, more codes fall back to fixed points;
-    every code is still idempotent."""
+    every code is still idempotent. At a low rate weight, so that the inversion scores better than the fixed point
+    for most digits: at the model's own, the encoder keeps the fixed point's code for three quarters of them."""
     plain, digits = codec.load(weights.DEFAULT_MODEL, search=0), digits[:100]
     once = EncoderSettings(invert=True, recognize_rounds=1)
 
     def fixed_and_idempotent(steps: int) -> tuple[float, float]:
         loaded = weights.load(weights.DEFAULT_MODEL)
+        loaded.model.cfg = dataclasses.replace(loaded.model.cfg, rate_weight=2.0)
         inverting = codec.Codec(loaded.model, loaded.tables, loaded.fingerprint,
                                 settings=dataclasses.replace(once, invert_steps=steps))
         found = inverting.symbols(digits)

@@ -84,3 +84,16 @@ def test_a_code_decodes_and_a_foreign_one_is_refused(mnist_test):
     assert studio.share_query(codec, stream) == f"?model={codec.name}&code={stream.hex()}"
     with pytest.raises(ValueError, match="not a digit written by"):
         studio.from_code(codec, bican.load("seed").encode(mnist_test.images[4])[0][0].hex())
+
+
+def test_the_ladder_says_which_rungs_keep_the_digit_and_the_fewest_bytes_that_do(codec, mnist_test):
+    classifier = bican.load_classifier()
+    digit = studio.from_canvas(studio.canvas_of(mnist_test.images[1112]))  # a 4 the default model turns into a 6
+    rungs = studio.ladder(digit, classifier)
+    reads = int(studio.probabilities(classifier, digit[None])[0].argmax())
+    assert [r.agrees for r in rungs] == [r.predicted == reads for r in rungs]
+    assert [r.learned for r in rungs] == [r.name not in ("JPEG", "WebP") for r in rungs]
+    keeping = [r for r in rungs if r.learned and r.agrees]
+    assert keeping and studio.keeper(rungs) is min(keeping, key=lambda r: r.size)
+    assert not next(r for r in rungs if r.name == codec.name).agrees
+    assert studio.keeper([r for r in rungs if not r.agrees]) is None

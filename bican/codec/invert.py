@@ -1,5 +1,6 @@
 """The inverting encoder: codes found by gradient descent through the decoder, each moved until its decoding is
-recognized as itself, or else replaced by its fixed-point code (see EncoderSettings.invert, .recognize_rounds)."""
+recognized as itself, or else, and wherever it scores better, replaced by its fixed-point code (see
+EncoderSettings.invert, .recognize_rounds)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,25 @@ class Inverter:
         self.settler, self.nets, self.settings = settler, settler.nets, settler.settings
 
     def codes(self, digits: torch.Tensor) -> torch.Tensor:
-        """Each digit's code, moved to the code its decoding is recognized as while it moves, or else its
-        fixed-point code, so that every code is idempotent."""
+        """Each digit's code, moved to the code its decoding is recognized as while it moves. The fixed-point code is
+        always a candidate too: it replaces a code still moving, and one that scores worse (Settler.objective; ties
+        keep the inversion), so every code is idempotent and none scores worse than the fixed point's."""
         codes = self._direct(digits)
-        unsure = torch.arange(len(codes), device=codes.device)
+        unsure = torch.zeros(len(codes), dtype=torch.bool, device=codes.device)
+        moving = torch.arange(len(codes), device=codes.device)
         for _ in range(self.settings.recognize_rounds):
-            again = self._direct(self.nets.decode(codes[unsure]))
-            moved = (again != codes[unsure]).any(dim=1)
-            unsure = unsure[moved]
-            codes[unsure] = again[moved]
-            if not len(unsure):
+            again = self._direct(self.nets.decode(codes[moving]))
+            moved = (again != codes[moving]).any(dim=1)
+            moving = moving[moved]
+            codes[moving] = again[moved]
+            if not len(moving):
                 break
-        if len(unsure):
-            codes[unsure] = self.settler.codes(digits[unsure])
+        unsure[moving] = True
+        settled = self.settler.codes(digits)
+        # A code of the fixed point's search that never settled is no candidate: it would not encode to itself.
+        fixed = (self.nets.encode(self.nets.decode(settled)) == settled).all(dim=1)
+        worse = unsure | fixed & (self.settler.score(digits, settled) < self.settler.score(digits, codes))
+        codes[worse] = settled[worse]
         return codes
 
     def _direct(self, digits: torch.Tensor) -> torch.Tensor:
@@ -49,8 +56,8 @@ class Inverter:
         rest, candidate, distance = rest[~found], candidate[~found], distance[~found]
         if len(rest):
             # The inversion reconstructs closer than the plain code, at more bits.
-            weight, bits = self.settler.rate_weight, self.settler.bits
-            closer = distance + weight * bits(candidate) < error[rest] + weight * bits(codes[rest])
+            objective = self.settler.objective
+            closer = objective(distance, candidate) < objective(error[rest], codes[rest])
             codes[rest] = self.settler.refined(digits[rest], torch.where(closer[:, None], candidate, codes[rest]),
                                                torch.where(closer, distance, error[rest]), self._decoded)
         return codes

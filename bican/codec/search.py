@@ -22,21 +22,32 @@ class Settler:
         self.rate_weight = nets.model.cfg.rate_weight
 
     def codes(self, digits: torch.Tensor) -> torch.Tensor:
-        """Among the fixed points reached from each digit's candidate codes, the one whose reconstruction is nearest
-        the digit, preferring codes that settled. The plain code comes first and wins ties, so a decoded digit, whose
-        plain code is already its fixed point, encodes to the same code again. Refinement never moves a code that
-        reconstructs its digit (see EncoderSettings.exact), so it keeps that property."""
+        """Among the fixed points reached from each digit's candidate codes, the best by the encoder's own measure:
+        the nearest to the digit, or, for refinement and inversion, the lowest `objective` (from another start, a
+        descent that moves nothing would end worse than a code it had). Codes that settled come first. The plain
+        code comes first and wins ties, so a decoded digit, whose plain code is already its fixed point, encodes to
+        the same code again. Refinement never moves a code that reconstructs its digit (see EncoderSettings.exact),
+        so it keeps that property."""
         starts = self.candidates(self.nets.latent(digits))
         n, count = len(digits), len(starts)
         codes, images, settled = self.settle(torch.cat(starts))
         if count == 1 and not self.settings.refine:
             return codes
-        error = self.nets.error(images, digits, count)
-        error = torch.where(settled, error, torch.inf).view(count, n)
-        best = error.argmin(0)  # torch returns the first of equal minima
+        error = torch.where(settled, self.nets.error(images, digits, count), torch.inf)
+        rank = self.objective(error, codes) if self.settings.refine or self.settings.invert else error
+        best = rank.view(count, n).argmin(0)  # torch returns the first of equal minima
         rows = torch.arange(n, device=codes.device)
-        codes, error = codes.view(count, n, -1)[best, rows], error[best, rows]
+        codes, error = codes.view(count, n, -1)[best, rows], error.view(count, n)[best, rows]
         return self.refined(digits, codes, error, self.settle) if self.settings.refine else codes
+
+    def objective(self, error: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """What refinement and inversion minimize: squared error + rate weight * bits, or -inf for a code whose
+        reconstruction is the digit itself (within EncoderSettings.exact), which wins outright."""
+        return torch.where(error < self.settings.exact, -torch.inf, error + self.rate_weight * self.bits(codes))
+
+    def score(self, digits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Each digit's `objective` for its code [N, L]."""
+        return self.objective(self.nets.error(self.nets.decode(codes), digits, 1), codes)
 
     def candidates(self, latent: torch.Tensor) -> list[torch.Tensor]:
         """The plain code, then for each of the `search` latents nearest a rounding boundary, that one rounded the
@@ -80,17 +91,16 @@ class Settler:
     def _refined_rows(self, digits, codes, error, settle: Settle) -> torch.Tensor:
         """Up to `refine` passes. A candidate that reconstructs the digit wins outright and ends its descent. A digit
         that did not move has the same neighbours next pass, so only digits that moved are tried again."""
-        codes, exact = codes.clone(), self.settings.exact
-        score = error + self.rate_weight * self.bits(codes)
-        active = torch.nonzero(error >= exact).flatten()
+        codes = codes.clone()
+        score = self.objective(error, codes)
+        active = torch.nonzero(score > -torch.inf).flatten()
         for _ in range(self.settings.refine):
             if not len(active):
                 break
             starts = self.nets.neighbours(codes[active])
             found, images, settled = settle(starts.reshape(-1, self.nets.latents))
             distance = self.nets.error(images, digits[active], len(starts))
-            candidate = torch.where(distance < exact, -torch.inf, distance + self.rate_weight * self.bits(found))
-            best, choice = torch.where(settled, candidate, torch.inf).view(len(starts), -1).min(0)
+            best, choice = torch.where(settled, self.objective(distance, found), torch.inf).view(len(starts), -1).min(0)
             moved = best < score[active]
             rows = torch.arange(len(active), device=codes.device)
             codes[active[moved]] = found.view(len(starts), len(active), -1)[choice, rows][moved]
