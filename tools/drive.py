@@ -137,7 +137,7 @@ def start_run(page, url: str, fields: dict[str, str]):
         field = page.get_by_label(label)
         field.fill(value)
         field.press("Tab")
-    start = page.get_by_role("button", name="Start")
+    start = page.get_by_role("button", name="Start", exact=True)
     start.click()
     expect(page.get_by_text("watch it on the Runs page")).to_be_visible()
     return nav, start
