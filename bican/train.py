@@ -173,14 +173,15 @@ def train(cfg: TrainConfig, on_event: Listener | None = None, out_dir: Path | st
     rank, world, device = _setup_distributed(cfg)
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed + rank)
-    train_set, val_set = _data(cfg, device, data_root, rank, world)
+    images = data.load("train", data_root).images  # read once: the training digits and the augmenter's pool
+    train_set, val_set = _data(cfg, images, device, rank, world)
     model, origin = _initial(cfg)
     model = model.to(device)
     objective = Objective(model, cfg)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
     run = _Run(cfg, model, nn.parallel.DistributedDataParallel(objective) if world > 1 else objective,
                torch.optim.Adam(model.parameters(), lr=cfg.lr), train_set, val_set,
-               _augmenter(cfg, device, rank, data_root), _panel(data_root),
+               _augmenter(cfg, images, device, rank), _panel(data_root),
                device, on_event if (on_event and rank == 0) else (lambda event: None), out,
                stop or (lambda: False), drawn or (lambda: None), rank, world, steps_per_epoch,
                _total_steps(cfg, steps_per_epoch), origin)
@@ -484,18 +485,19 @@ def _panel(root: str | None) -> dict[str, np.ndarray]:
     return {f"test {label}": test.images[np.flatnonzero(test.labels == label)[0]] for label in range(10)}
 
 
-def _augmenter(cfg: TrainConfig, device: torch.device, rank: int, root: str | None) -> Augmenter | None:
-    """What varies the run's batches, with its pool of canvas renderings on the device; None for cfg.augment 0."""
+def _augmenter(cfg: TrainConfig, images: np.ndarray, device: torch.device, rank: int) -> Augmenter | None:
+    """What varies the run's batches, with its pool of canvas renderings of the training split's `images` on the
+    device; None for cfg.augment 0."""
     if not cfg.augment:
         return None
-    digits = data.load("train", root).images[: -cfg.val_size]  # never the validation digits
+    digits = images[: -cfg.val_size]  # never the validation digits
     pick = np.sort(np.random.default_rng(cfg.seed).choice(len(digits), CANVAS_POOL, replace=False))
     pool = torch.from_numpy(draw_on_canvas(digits[pick], cfg.seed)).to(device)
     return Augmenter(cfg.augment, cfg.seed * 1000 + rank, device, pool)
 
 
-def _data(cfg, device, root, rank, world) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.from_numpy(data.load("train", root).images.copy())
+def _data(cfg, images: np.ndarray, device, rank, world) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(images.copy())
     train_set, val_set = images[: -cfg.val_size], images[-cfg.val_size:]
     return train_set[rank::world].to(device), val_set.to(device)
 

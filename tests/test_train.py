@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bican import codec, weights
+from bican import codec, data, weights
 from bican import train as train_module
 from bican.config import ConfigError, ModelConfig, TrainConfig, preset
 from bican.train import Objective, train, with_init
@@ -233,10 +233,11 @@ FINE_TUNE = dataclasses.replace(preset("handwriting"), max_steps=2, val_size=500
 def test_the_augmenter_holds_a_pool_of_canvas_renderings(monkeypatch, mnist_test):
     monkeypatch.setattr(train_module, "CANVAS_POOL", 20)
     cfg = dataclasses.replace(TINY, augment=0.5)
-    pool = train_module._augmenter(cfg, torch.device("cpu"), 0, None).pool
+    images, cpu = data.load("train").images, torch.device("cpu")
+    pool = train_module._augmenter(cfg, images, cpu, 0).pool
     assert pool.shape == (20, 28, 28) and pool.dtype == torch.uint8 and pool.float().mean() > 10
-    assert torch.equal(pool, train_module._augmenter(cfg, torch.device("cpu"), 1, None).pool)  # every rank alike
-    assert train_module._augmenter(dataclasses.replace(cfg, augment=0.0), torch.device("cpu"), 0, None) is None
+    assert torch.equal(pool, train_module._augmenter(cfg, images, cpu, 1).pool)  # every rank alike
+    assert train_module._augmenter(dataclasses.replace(cfg, augment=0.0), images, cpu, 0) is None
 
 
 def test_init_starts_from_the_models_networks_and_prior(tmp_path):
