@@ -31,9 +31,11 @@ class Inverter:
                 break
         unsure[moving] = True
         settled = self.settler.codes(digits)
+        images = self.nets.decode(settled)
         # A code of the fixed point's search that never settled is no candidate: it would not encode to itself.
-        fixed = (self.nets.encode(self.nets.decode(settled)) == settled).all(dim=1)
-        worse = unsure | fixed & (self.settler.score(digits, settled) < self.settler.score(digits, codes))
+        fixed = (self.nets.encode(images) == settled).all(dim=1)
+        settled_score = self.settler.objective(self.nets.error(images, digits, 1), settled)
+        worse = unsure | fixed & (settled_score < self.settler.score(digits, codes))
         codes[worse] = settled[worse]
         return codes
 
