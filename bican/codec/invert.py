@@ -34,8 +34,7 @@ class Inverter:
         images = self.nets.decode(settled)
         # A code of the fixed point's search that never settled is no candidate: it would not encode to itself.
         fixed = (self.nets.encode(images) == settled).all(dim=1)
-        settled_score = self.settler.objective(self.nets.error(images, digits, 1), settled)
-        worse = unsure | fixed & (settled_score < self.settler.score(digits, codes))
+        worse = unsure | fixed & (self.settler.score(digits, settled, images) < self.settler.score(digits, codes))
         codes[worse] = settled[worse]
         return codes
 

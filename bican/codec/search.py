@@ -45,9 +45,10 @@ class Settler:
         reconstruction is the digit itself (within EncoderSettings.exact), which wins outright."""
         return torch.where(error < self.settings.exact, -torch.inf, error + self.rate_weight * self.bits(codes))
 
-    def score(self, digits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Each digit's `objective` for its code [N, L]."""
-        return self.objective(self.nets.error(self.nets.decode(codes), digits, 1), codes)
+    def score(self, digits: torch.Tensor, codes: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
+        """Each digit's `objective` for its code [N, L]; `images` are the codes' decodings, where the caller has them."""
+        images = self.nets.decode(codes) if images is None else images
+        return self.objective(self.nets.error(images, digits, 1), codes)
 
     def candidates(self, latent: torch.Tensor) -> list[torch.Tensor]:
         """The plain code, then for each of the `search` latents nearest a rounding boundary, that one rounded the
