@@ -341,7 +341,8 @@ def _loop(run: _Run, state: TrainState) -> Event:
                 pending, state.epoch = None, epoch
                 _checkpoint(run, state)
             if _agree(run.stop(), run.device, run.world):
-                if reason := pending.report(run.emit):
+                # A mid-epoch checkpoint on this same step has already reported the step's losses.
+                if reason := pending and pending.report(run.emit):
                     return _end(run.out, "failed", reason, state)
                 state.epoch = epoch
                 _checkpoint(run, state)

@@ -79,6 +79,14 @@ def test_cancel_then_resume_continues(tmp_path):
     assert end["status"] == "done" and steps[0] == 8 and steps[-1] == 20
 
 
+def test_a_cancel_on_a_mid_epoch_checkpoints_step_ends_as_cancelled(tmp_path):
+    # A slow machine saves every few steps, so a cancel can land on the step a checkpoint was just written.
+    cfg = dataclasses.replace(TINY, max_steps=20, val_coded=0, checkpoint_steps=1)
+    end, _ = _run(tmp_path, cfg, stop=lambda: True)
+    assert end["status"] == "cancelled" and end["step"] == 1
+    assert (tmp_path / "last.safetensors").exists()
+
+
 def test_nan_stops_with_reason(tmp_path, monkeypatch):
     real = Objective.forward
 
