@@ -92,11 +92,14 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     s.set_defaults(run=_decompress)
 
-    s = sub.add_parser("eval", help="measure a model on the MNIST test set or the drawn set")
+    s = sub.add_parser("eval", help="measure a model on the MNIST test set, the drawn set or your own digits")
     _codec_options(s)
-    s.add_argument("--set", default="mnist", metavar="{mnist,drawn}",  # checked by the command: a one-line error
+    s.add_argument("--set", default="mnist", metavar="{mnist,drawn,FILE}",  # checked by the command: a one-line error
                    help="mnist: the 10,000 test digits; drawn: 2,000 test digits redrawn as the studio's canvas draws "
-                        "them (default: %(default)s)")
+                        "them; FILE: your own digits, in any form compress reads (default: %(default)s)")
+    s.add_argument("--labels", type=Path,
+                   help="with --set FILE: a .npy or idx file of each digit's class (0-9), for classifier_accuracy "
+                        "(default: none; agreement needs no labels)")
     s.add_argument("--limit", type=int, default=0, help="only the first N digits of the set (default: all)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)
@@ -344,8 +347,6 @@ def _compress(args) -> int:
     from .images import read_digits
 
     digits = read_digits(args.input)
-    if not len(digits):
-        raise ValueError(f"{args.input} holds no digits")
     c = _load_codec(args)
     with tqdm(total=len(digits), desc="compress", unit="digit") as bar:
         symbols = c.symbols(digits, bar.update)
@@ -405,7 +406,7 @@ def _eval(args) -> int:
     from .evaluate import digit_set, evaluate
 
     c = _load_codec(args)  # first, so that a bad option fails before MNIST is fetched or read
-    digits, labels = digit_set(args.set, args.limit or None)
+    digits, labels = digit_set(args.set, args.limit or None, args.labels)
     result = {"model": c.name, "set": args.set, **evaluate(c, digits, labels, load_classifier())}
     if args.json:
         print(json.dumps(result))

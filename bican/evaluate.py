@@ -1,10 +1,11 @@
 """Honest codec metrics: actual and ideal bytes, PSNR and SSIM at 28x28, idempotence, classifier accuracy and
-agreement, on MNIST's test set or the drawn set."""
+agreement, on MNIST's test set, the drawn set or a person's own digits."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,18 +14,39 @@ import torch.nn.functional as F
 from . import data, drawn
 from .classifier import Classifier, classify
 from .codec import Codec, check_digits
+from .images import read_digits, read_npy
 
 SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; 2,000 of them redrawn as the canvas draws (bican.drawn)
 
 
-def digit_set(name: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The digits and labels a model is measured on: MNIST's test set or `bican.drawn`'s set, the first `limit`."""
-    if name not in SETS:
-        raise ValueError(f"the digit set is one of {', '.join(SETS)}, not {name!r}")
+def digit_set(name: str, limit: int | None = None, labels: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The digits and labels a model is measured on, the first `limit`: MNIST's test set, `bican.drawn`'s set, or
+    a file of a person's own digits (see `file_set`) with the classes in `labels`, if given."""
+    if name in SETS and labels is not None:
+        raise ValueError(f"labels go with a file of digits: the {name} set has its own")
     if name == "drawn":
         return drawn.load(min(limit or drawn.SIZE, drawn.SIZE))  # its first k digits are the set of size k
-    test = data.load("test")
-    return test.images[:limit], test.labels[:limit]
+    if name == "mnist":
+        test = data.load("test")
+        return test.images[:limit], test.labels[:limit]
+    if not Path(name).is_file():
+        raise ValueError(f"the digit set is {', '.join(SETS)} or a file of digits (.npy, .png or idx), not {name!r}")
+    return file_set(Path(name), labels, limit)
+
+
+def file_set(digits: Path, labels: Path | None = None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A person's own digits, read as `compress` reads them (.npy, PNG or idx), and their classes from `labels`
+    (a .npy or idx file of one class 0-9 per digit) or None; the first `limit`."""
+    images = read_digits(digits)
+    if labels is None:
+        return images[:limit], None
+    classes = read_npy(labels) if labels.suffix == ".npy" else data.read_idx(labels)
+    if classes.shape != (len(images),) or classes.dtype.kind not in "iu":
+        raise ValueError(f"{labels}: expected one integer class for each of the {len(images)} digits, "
+                         f"got {classes.dtype} {list(classes.shape)}")
+    if classes.min() < 0 or classes.max() > 9:
+        raise ValueError(f"{labels}: classes must be 0 to 9, not {classes.min()} to {classes.max()}")
+    return images[:limit], np.array(classes[:limit], np.int64)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -57,13 +57,17 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
 
 
 def read_digits(path: Path) -> np.ndarray:
-    """uint8 [N, 28, 28] from a .npy, a PNG (centred MNIST-style unless already 28x28) or an idx file."""
-    path = Path(path)
+    """uint8 [N, 28, 28], at least one digit, from a .npy, a PNG (centred MNIST-style unless already 28x28) or an idx
+    file."""
+    digits = _read_digits(Path(path))
+    if not len(digits):
+        raise ValueError(f"{path} holds no digits")
+    return digits
+
+
+def _read_digits(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
-        try:  # mapped: a header claiming terabytes costs nothing, and one longer than the file is refused
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+        array = read_npy(path)
         if array.dtype != np.uint8 or array.shape[-2:] != (28, 28) or array.ndim not in (2, 3):
             raise ValueError(f"{path}: expected uint8 [N, 28, 28] or [28, 28], got {array.dtype} {list(array.shape)}")
         return np.array(array.reshape(-1, 28, 28))
@@ -76,6 +80,15 @@ def read_digits(path: Path) -> np.ndarray:
     if array.ndim != 3 or array.shape[1:] != (28, 28):
         raise ValueError(f"{path}: expected an idx file of 28x28 images, got shape {list(array.shape)}")
     return array
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A .npy file's array, memory-mapped: a header claiming terabytes costs nothing, one longer than the file is
+    refused, and nothing is unpickled."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
 
 
 def png_digit(content: bytes) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Hostile files through the library, the CLI (real subprocesses) and the studio: one clear error, bounded cost."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import torch
 from numpy.lib import format as npy_format
 from streamlit.testing.v1 import AppTest
 
-from bican import bitstream, codec, images, weights
+from bican import bitstream, codec, evaluate, images, weights
 from bican.bitstream import BitstreamError
 from bican.config import ModelConfig
 from bican.model import BiCAN
@@ -95,6 +96,25 @@ def test_cli_turns_each_known_traceback_into_one_error_line(tmp_path, damaged_mo
     assert "cannot be loaded" in one_line_error(bican("decompress", tmp_path / "theirs.bican", "-o", tmp_path / "x.npy",
                                                       env={"BICAN_MODELS": str(models)}))
 
+
+
+def test_eval_refuses_labels_that_do_not_fit_their_digits(tmp_path):
+    np.save(tmp_path / "mine.npy", np.zeros((3, 28, 28), np.uint8))
+    bad = {"float.npy": np.array([1.0, 2.0, 3.0]), "short.npy": np.array([1, 2]), "ten.npy": np.array([1, 10, 2]),
+           "grid.npy": np.zeros((3, 1), np.int64)}
+    for name, classes in bad.items():
+        np.save(tmp_path / name, classes)
+    np.save(tmp_path / "pickled.npy", np.array([1, "2", 3], object), allow_pickle=True)
+    expected = {"float.npy": "one integer class for each of the 3 digits, got float64 [3]", "short.npy": "got int64 [2]",
+                "ten.npy": "classes must be 0 to 9, not 1 to 10", "grid.npy": "got int64 [3, 1]",
+                "pickled.npy": "not a readable .npy file"}
+    for name, message in expected.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            evaluate.digit_set(str(tmp_path / "mine.npy"), labels=tmp_path / name)
+    with pytest.raises(ValueError, match="labels go with a file of digits: the drawn set has its own"):
+        evaluate.digit_set("drawn", labels=tmp_path / "ten.npy")
+    assert "classes must be 0 to 9" in one_line_error(
+        bican("eval", "--set", tmp_path / "mine.npy", "--labels", tmp_path / "ten.npy"))
 
 
 def test_a_png_with_a_broken_chunk_is_a_value_error():

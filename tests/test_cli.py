@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bican import data
+
 
 def bican(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "bican", *map(str, args)], capture_output=True, text=True, cwd=cwd)
@@ -27,6 +29,19 @@ def test_compress_decompress_smoke(tmp_path, digits):
 def test_png_input(tmp_path, digits):
     Image.fromarray(digits[0]).save(tmp_path / "one.png")
     assert bican("compress", tmp_path / "one.png", "-o", tmp_path / "one.bican").returncode == 0
+
+
+def test_eval_measures_a_file_of_your_own_digits(tmp_path, mnist_test):
+    """The same digits as a file give the same numbers as the named set; labels come from .npy or idx alike."""
+    np.save(tmp_path / "mine.npy", mnist_test.images[:80])
+    data.write_idx(tmp_path / "classes.idx", mnist_test.labels[:80])
+    runs = [bican("eval", "--set", "mnist", "--limit", "40", "--json"),
+            bican("eval", "--set", tmp_path / "mine.npy", "--labels", tmp_path / "classes.idx", "--limit", "40", "--json"),
+            bican("eval", "--set", tmp_path / "mine.npy", "--limit", "40", "--json")]
+    named, labelled, unlabelled = (json.loads(done.stdout) for done in runs)
+    assert labelled.pop("set") == str(tmp_path / "mine.npy") and named.pop("set") == "mnist"
+    assert labelled == named and labelled["n"] == 40
+    assert "classifier_accuracy" not in unlabelled and unlabelled["agreement"] == named["agreement"]
 
 
 def test_eval_json_has_the_contract_keys():
