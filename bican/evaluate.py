@@ -21,7 +21,7 @@ SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; 2,000 of them redrawn a
 
 def digit_set(name: str, limit: int | None = None, labels: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The digits and labels a model is measured on, the first `limit`: MNIST's test set, `bican.drawn`'s set, or
-    a file of a person's own digits (see `file_set`) with the classes in `labels`, if given."""
+    a file of a person's own digits (see `_file_set`) with the classes in `labels`, if given."""
     if name in SETS and labels is not None:
         raise ValueError(f"labels go with a file of digits: the {name} set has its own")
     if name == "drawn":
@@ -31,10 +31,10 @@ def digit_set(name: str, limit: int | None = None, labels: Path | None = None) -
         return test.images[:limit], test.labels[:limit]
     if not Path(name).is_file():
         raise ValueError(f"the digit set is {', '.join(SETS)} or a file of digits (.npy, .png or idx), not {name!r}")
-    return file_set(Path(name), labels, limit)
+    return _file_set(Path(name), limit, labels)
 
 
-def file_set(digits: Path, labels: Path | None = None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _file_set(digits: Path, limit: int | None, labels: Path | None) -> tuple[np.ndarray, np.ndarray | None]:
     """A person's own digits, read as `compress` reads them (.npy, PNG or idx), and their classes from `labels`
     (a .npy or idx file of one class 0-9 per digit) or None; the first `limit`."""
     images = read_digits(digits)
