@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the refitted model's refinement trade-off, squared levels per bit (default: the model's own)")
     s.set_defaults(run=_fit_prior)
 
-    s = sub.add_parser("compress", help="digits (.npy, .png or idx) to a .bican archive")
+    s = sub.add_parser("compress", help="digits (.npy, .png, idx or a folder of PNGs) to a .bican archive")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
     _codec_options(s)
@@ -96,10 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     _codec_options(s)
     s.add_argument("--set", default="mnist", metavar="{mnist,drawn,FILE}",  # checked by the command: a one-line error
                    help="mnist: the 10,000 test digits; drawn: 2,000 test digits redrawn as the studio's canvas draws "
-                        "them; FILE: your own digits, in any form compress reads (default: %(default)s)")
+                        "them; FILE: your own digits, in any form compress reads; a folder of PNGs in subfolders "
+                        "named 0 to 9 gives their classes too (default: %(default)s)")
     s.add_argument("--labels", type=Path,
                    help="with --set FILE: a .npy or idx file of each digit's class (0-9), for classifier_accuracy "
-                        "(default: none; agreement needs no labels)")
+                        "(default: the class subfolders of a folder, else none; agreement needs no labels)")
     s.add_argument("--limit", type=int, default=0, help="only the first N digits of the set (default: all)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_eval)

@@ -14,14 +14,15 @@ import torch.nn.functional as F
 from . import data, drawn
 from .classifier import Classifier, classify
 from .codec import Codec, check_digits
-from .images import read_digits, read_npy
+from .images import png_files, read_digits, read_npy
 
 SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; 2,000 of them redrawn as the canvas draws (bican.drawn)
+CLASSES = tuple("0123456789")  # the subfolder names that label a folder of digits
 
 
 def digit_set(name: str, limit: int | None = None, labels: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The digits and labels a model is measured on, the first `limit`: MNIST's test set, `bican.drawn`'s set, or
-    a file of a person's own digits (see `_file_set`) with the classes in `labels`, if given."""
+    a file or folder of a person's own digits (see `_file_set`) with the classes in `labels`, if given."""
     if name in SETS and labels is not None:
         raise ValueError(f"labels go with a file of digits: the {name} set has its own")
     if name == "drawn":
@@ -29,17 +30,20 @@ def digit_set(name: str, limit: int | None = None, labels: Path | None = None) -
     if name == "mnist":
         test = data.load("test")
         return test.images[:limit], test.labels[:limit]
-    if not Path(name).is_file():
-        raise ValueError(f"the digit set is {', '.join(SETS)} or a file of digits (.npy, .png or idx), not {name!r}")
+    if not Path(name).exists():
+        raise ValueError(f"the digit set is {', '.join(SETS)}, a file of digits (.npy, .png or idx) or a folder of "
+                         f"PNGs, not {name!r}")
     return _file_set(Path(name), limit, labels)
 
 
 def _file_set(digits: Path, limit: int | None, labels: Path | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """A person's own digits, read as `compress` reads them (.npy, PNG or idx), and their classes from `labels`
-    (a .npy or idx file of one class 0-9 per digit) or None; the first `limit`."""
+    """A person's own digits, read as `compress` reads them (.npy, PNG, idx or a folder of PNGs), and their classes
+    from `labels` (a .npy or idx file of one class 0-9 per digit), else from the folder's subfolders named 0 to 9,
+    else None; the first `limit`."""
     images = read_digits(digits)
     if labels is None:
-        return images[:limit], None
+        classes = _folder_classes(digits) if digits.is_dir() else None
+        return images[:limit], None if classes is None else classes[:limit]
     classes = read_npy(labels) if labels.suffix == ".npy" else data.read_idx(labels)
     if classes.shape != (len(images),) or classes.dtype.kind not in "iu":
         raise ValueError(f"{labels}: expected one integer class for each of the {len(images)} digits, "
@@ -47,6 +51,15 @@ def _file_set(digits: Path, limit: int | None, labels: Path | None) -> tuple[np.
     if classes.min() < 0 or classes.max() > 9:
         raise ValueError(f"{labels}: classes must be 0 to 9, not {classes.min()} to {classes.max()}")
     return images[:limit], np.array(classes[:limit], np.int64)
+
+
+def _folder_classes(folder: Path) -> np.ndarray | None:
+    """Each PNG's class where the folder sorts every one into a subfolder named for its class, 0 to 9 (the layout
+    torchvision's ImageFolder reads); None where any lies elsewhere."""
+    parts = [path.relative_to(folder).parts for path in png_files(folder)]
+    if not all(len(p) > 1 and p[0] in CLASSES for p in parts):
+        return None
+    return np.array([int(p[0]) for p in parts], np.int64)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

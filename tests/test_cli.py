@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bican import data
+from bican import data, evaluate
 
 
 def bican(*args, cwd=None):
@@ -42,6 +42,23 @@ def test_eval_measures_a_file_of_your_own_digits(tmp_path, mnist_test):
     assert labelled.pop("set") == str(tmp_path / "mine.npy") and named.pop("set") == "mnist"
     assert labelled == named and labelled["n"] == 40
     assert "classifier_accuracy" not in unlabelled and unlabelled["agreement"] == named["agreement"]
+
+
+def test_eval_reads_a_folder_of_pngs_and_its_class_subfolders(tmp_path, mnist_test):
+    """Every PNG under the folder, in path order; subfolders named 0 to 9 label them, any PNG outside one unlabels."""
+    digits, labels = mnist_test.images[:30], mnist_test.labels[:30]
+    for i, (digit, label) in enumerate(zip(digits, labels)):
+        (tmp_path / "mine" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digit).save(tmp_path / "mine" / str(label) / f"{i:02d}.png")
+    (tmp_path / "mine" / "notes.txt").write_text("not a digit")
+    order = sorted(range(30), key=lambda i: (labels[i], i))
+    read, classes = evaluate.digit_set(str(tmp_path / "mine"), limit=25)
+    assert np.array_equal(read, digits[order][:25]) and np.array_equal(classes, labels[order][:25])
+    Image.fromarray(digits[0]).save(tmp_path / "mine" / "loose.png")
+    done = bican("eval", "--set", tmp_path / "mine", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n"] == 31 and "classifier_accuracy" not in result and result["agreement"] > 0.9
 
 
 def test_eval_json_has_the_contract_keys():

@@ -47,6 +47,21 @@ def test_bad_npy_is_clear_error(tmp_path):
         read_digits(tmp_path / "x.npy")
 
 
+def test_a_folder_is_every_png_under_it_in_path_order(tmp_path, digits):
+    for name, digit in zip(["b/1.png", "a.PNG", "b/0.png"], digits):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(digit).save(tmp_path / name, format="PNG")
+    (tmp_path / "b" / "0.txt").write_text("not a digit")
+    assert np.array_equal(read_digits(tmp_path), digits[[1, 2, 0]])
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "digit.jpg").write_bytes(b"not a PNG, so not read")
+    with pytest.raises(ValueError, match="holds no digits"):
+        read_digits(tmp_path / "c")
+    (tmp_path / "b" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(ValueError, match=r"2\.png: not a readable PNG"):
+        read_digits(tmp_path)
+
+
 def test_png_digit_reads_bytes_and_refuses_what_is_not_a_digit(digits):
     buffer = io.BytesIO()
     Image.fromarray(digits[0]).save(buffer, format="PNG")
