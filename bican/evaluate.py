@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from . import data, drawn
 from .classifier import Classifier, classify
 from .codec import Codec, check_digits
-from .images import png_files, read_digits, read_npy
+from .images import read_digits, read_folder, read_npy
 
 SETS = ("mnist", "drawn")  # MNIST's 10,000 test digits; 2,000 of them redrawn as the canvas draws (bican.drawn)
 CLASSES = tuple("0123456789")  # the subfolder names that label a folder of digits
@@ -40,9 +40,9 @@ def _file_set(digits: Path, limit: int | None, labels: Path | None) -> tuple[np.
     """A person's own digits, read as `compress` reads them (.npy, PNG, idx or a folder of PNGs), and their classes
     from `labels` (a .npy or idx file of one class 0-9 per digit), else from the folder's subfolders named 0 to 9,
     else None; the first `limit`."""
-    images = read_digits(digits)
+    images, files = read_folder(digits) if digits.is_dir() else (read_digits(digits), [])
     if labels is None:
-        classes = _folder_classes(digits) if digits.is_dir() else None
+        classes = _folder_classes(digits, files) if files else None
         return images[:limit], None if classes is None else classes[:limit]
     classes = read_npy(labels) if labels.suffix == ".npy" else data.read_idx(labels)
     if classes.shape != (len(images),) or classes.dtype.kind not in "iu":
@@ -53,10 +53,10 @@ def _file_set(digits: Path, limit: int | None, labels: Path | None) -> tuple[np.
     return images[:limit], np.array(classes[:limit], np.int64)
 
 
-def _folder_classes(folder: Path) -> np.ndarray | None:
-    """Each PNG's class where the folder sorts every one into a subfolder named for its class, 0 to 9 (the layout
+def _folder_classes(folder: Path, files: list[Path]) -> np.ndarray | None:
+    """Each file's class where the folder sorts every one into a subfolder named for its class, 0 to 9 (the layout
     torchvision's ImageFolder reads); None where any lies elsewhere."""
-    parts = [path.relative_to(folder).parts for path in png_files(folder)]
+    parts = [path.relative_to(folder).parts for path in files]
     if not all(len(p) > 1 and p[0] in CLASSES for p in parts):
         return None
     return np.array([int(p[0]) for p in parts], np.int64)

@@ -58,21 +58,25 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
 
 def read_digits(path: Path) -> np.ndarray:
     """uint8 [N, 28, 28], at least one digit, from a .npy, a PNG (centred MNIST-style unless already 28x28), an idx
-    file or a folder of PNGs (every one under it, in the order of `png_files`)."""
-    digits = _read_digits(Path(path))
+    file or a folder of PNGs (see `read_folder`)."""
+    path = Path(path)
+    return read_folder(path)[0] if path.is_dir() else _some(path, _read_file(path))
+
+
+def read_folder(folder: Path) -> tuple[np.ndarray, list[Path]]:
+    """Every PNG under a folder, its subfolders included, in path order, as digits (at least one), and the files they
+    came from; other files are not digits."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+    return _some(folder, np.array([_read_file(p)[0] for p in files], np.uint8).reshape(-1, 28, 28)), files
+
+
+def _some(path: Path, digits: np.ndarray) -> np.ndarray:
     if not len(digits):
         raise ValueError(f"{path} holds no digits")
     return digits
 
 
-def png_files(folder: Path) -> list[Path]:
-    """Every PNG under a folder, its subfolders included, in path order; other files are not digits."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() == ".png" and p.is_file())
-
-
-def _read_digits(path: Path) -> np.ndarray:
-    if path.is_dir():
-        return np.array([_read_digits(p)[0] for p in png_files(path)], np.uint8).reshape(-1, 28, 28)
+def _read_file(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         array = read_npy(path)
         if array.dtype != np.uint8 or array.shape[-2:] != (28, 28) or array.ndim not in (2, 3):
